@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`.
+# Each creates .venv when missing and installs what it needs: the CPU build of
+# torch first (pinned, so that pip never resolves a multi-GB CUDA build), then
+# skanomaly with its extras.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_CPU ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+.PHONY: demo test lint benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet "$(TORCH_CPU)" || \
+	  $(BIN)/python -m pip install --quiet torch --index-url $(TORCH_INDEX)
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m skanomaly demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check skanomaly tests benchmarks examples
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+benchmark: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_conv_autoencoder.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
