@@ -10,6 +10,7 @@ parameter that settles it.
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["MIN_IMAGE_SIZE", "check_images", "check_image_shape"]
 
@@ -134,16 +135,28 @@ def check_images(
         ``MIN_IMAGE_SIZE``, or a shape that does not match ``image_shape`` or
         ``expected_shape``.
     """
+    if sp.issparse(X):
+        raise ValueError(
+            "Sparse input is not supported: images must be dense arrays. Convert "
+            "with X.toarray() first."
+        )
     X = _to_numpy(X)
-    if X.dtype == object or not (
-        np.issubdtype(X.dtype, np.number) or X.dtype == bool
-    ):
+    if X.dtype == object:
+        try:
+            X = X.astype(np.float64)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                "Expected numeric images, got an array of dtype object whose "
+                "entries are not all numbers. Convert the images to numbers "
+                "(uint8 in [0, 255] or floats) first."
+            ) from exc
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise ValueError(
             f"Expected numeric images, got an array of dtype {X.dtype}. Convert "
             "the images to numbers (uint8 in [0, 255] or floats) first."
         )
     if np.iscomplexobj(X):
-        raise ValueError("Expected real-valued images, got complex numbers.")
+        raise ValueError("Complex data not supported: expected real-valued images.")
 
     declared = None if image_shape is None else check_image_shape(image_shape)
     if X.ndim == 2:

@@ -42,9 +42,6 @@ import numpy as np
 import torch
 from pyod.models.base import BaseDetector
 from scipy.stats import binom
-from skorch import NeuralNet
-from skorch.callbacks import PassthroughScoring, ProgressBar
-from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -53,6 +50,9 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import PassthroughScoring, ProgressBar
+from skorch.utils import to_tensor
 
 from ._validation import check_images
 
@@ -209,7 +209,9 @@ class BaseDeepDetector(BaseDetector):
 
     def _seed(self):
         """Draw the integer seed of this fit from ``random_state``."""
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
 
     def fit(self, X, y=None):
         """Train the detector on images assumed to be (mostly) normal.
@@ -237,7 +239,9 @@ class BaseDeepDetector(BaseDetector):
         self._classes = 2
 
         seed = self._seed()
-        devices = [torch.device(self.device_).index or 0] if "cuda" in self.device_ else []
+        devices = (
+            [torch.device(self.device_).index or 0] if "cuda" in self.device_ else []
+        )
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.rng_seed_ = seed
