@@ -210,6 +210,10 @@ def _pro_cumulative(masks, anomaly_maps):
     sorted_labels = labels[order]
     fpr = np.cumsum(sorted_labels == 0) / n_normal
     pro = np.cumsum(pro_step[sorted_labels])
+    # Rounding errors of the running sum must not keep a detector that has
+    # flagged every anomalous pixel from a PRO of exactly 1.
+    n_anomalous = masks.size - n_normal
+    pro[np.cumsum(sorted_labels > 0) == n_anomalous] = 1.0
     np.clip(pro, 0.0, 1.0, out=pro)
     return sorted_scores, fpr, pro
 
@@ -235,11 +239,11 @@ def pro_curve(masks, anomaly_maps):
 
     Returns
     -------
-    fpr : ndarray of shape (n_thresholds + 1,)
-        Increasing false positive rates, from 0 to 1.
-    pro : ndarray of shape (n_thresholds + 1,)
-        Increasing per-region overlaps, from 0 to 1.
-    thresholds : ndarray of shape (n_thresholds + 1,)
+    fpr : ndarray of shape (n_distinct_scores + 1,)
+        Non-decreasing false positive rates, from 0 to 1.
+    pro : ndarray of shape (n_distinct_scores + 1,)
+        Non-decreasing per-region overlaps, from 0 to 1.
+    thresholds : ndarray of shape (n_distinct_scores + 1,)
         Decreasing thresholds; ``thresholds[0]`` is ``np.inf`` and flags no
         pixel, the others are the distinct values of ``anomaly_maps``.
 
@@ -331,9 +335,11 @@ def aupro(masks, anomaly_maps, *, fpr_limit=0.3, n_thresholds=None):
         ``None`` integrates the exact curve, with every distinct score as a
         threshold. An int ``>= 2`` uses only that many thresholds, placed at
         the scores of the normal pixels whose ranks give false positive rates
-        evenly spaced in ``[0, fpr_limit]``; this reproduces implementations
-        that evaluate a fixed grid of thresholds and slightly underestimates
-        the exact area.
+        evenly spaced in ``[0, fpr_limit]`` (the first one just above the
+        highest normal score). This bounds the number of curve points, as in
+        implementations that evaluate a fixed grid of thresholds; the points
+        lie on the exact curve, and the area approaches the exact one as
+        ``n_thresholds`` grows.
 
     Returns
     -------
@@ -415,19 +421,22 @@ def aupro(masks, anomaly_maps, *, fpr_limit=0.3, n_thresholds=None):
 
     masks, anomaly_maps = _check_masks_and_maps(masks, anomaly_maps)
     sorted_scores, fpr, pro = _pro_cumulative(masks, anomaly_maps)
-    normal_scores = sorted_scores[fpr > np.r_[0.0, fpr[:-1]]]  # decreasing
-    # The k-th highest normal score, used as threshold, flags >= k normal
-    # pixels; ceil makes the last threshold reach fpr_limit.
-    ranks = np.ceil(np.linspace(0.0, fpr_limit, n_thresholds) * normal_scores.size)
-    ranks = np.clip(ranks.astype(np.intp), 1, normal_scores.size)
-    thresholds = np.unique(normal_scores[ranks - 1])[::-1]
-    # Number of pixels whose score is >= each threshold, from the ascending
-    # view of the scores.
-    n_flagged = sorted_scores.size - np.searchsorted(
-        sorted_scores[::-1], thresholds, side="left"
+    ascending = sorted_scores[::-1]
+    normal_scores = sorted_scores[np.diff(fpr, prepend=0.0) > 0]  # decreasing
+    # At FPR 0 the threshold sits just above the highest normal score; at a
+    # positive FPR level f it is the k-th highest normal score, k = ceil(f * n),
+    # which flags at least k normal pixels, so the last level reaches fpr_limit.
+    n_at_zero = sorted_scores.size - np.searchsorted(
+        ascending, normal_scores[0], side="right"
     )
-    curve_fpr = np.r_[0.0, fpr[n_flagged - 1], 1.0]
-    curve_pro = np.r_[0.0, pro[n_flagged - 1], 1.0]
+    levels = np.linspace(0.0, fpr_limit, n_thresholds)[1:]
+    ranks = np.ceil(levels * normal_scores.size).astype(np.intp)
+    ranks = np.clip(ranks, 1, normal_scores.size)
+    thresholds = np.unique(normal_scores[ranks - 1])[::-1]
+    n_flagged = sorted_scores.size - np.searchsorted(ascending, thresholds, side="left")
+    pro_at_zero = pro[n_at_zero - 1] if n_at_zero > 0 else 0.0
+    curve_fpr = np.r_[0.0, 0.0, fpr[n_flagged - 1], 1.0]
+    curve_pro = np.r_[0.0, pro_at_zero, pro[n_flagged - 1], 1.0]
     return _area_up_to(curve_fpr, curve_pro, fpr_limit) / fpr_limit
 
 
@@ -457,8 +466,9 @@ def f1_max(y_true, scores, *, return_threshold=False):
     f1 : float
         The largest F1 score, in [0, 1].
     threshold : float
-        The smallest score flagged at the best F1 (the first such threshold
-        from the top); only returned when ``return_threshold=True``.
+        The threshold achieving the best F1: samples whose score is greater
+        than or equal to it are flagged. When several thresholds tie, the
+        largest is returned. Only returned when ``return_threshold=True``.
 
     Raises
     ------
@@ -516,7 +526,9 @@ def f1_max(y_true, scores, *, return_threshold=False):
         out=np.zeros_like(denominator),
         where=denominator > 0,
     )
-    best = int(np.argmax(f1))
+    # precision_recall_curve lists thresholds in increasing order; prefer the
+    # largest threshold among ties.
+    best = f1.size - 1 - int(np.argmax(f1[::-1]))
     if return_threshold:
         return float(f1[best]), float(thresholds[best])
     return float(f1[best])
