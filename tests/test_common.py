@@ -245,7 +245,7 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
 def test_bad_input_raises_clear_error(detector_class, images, case):
-    """Check that bad images raise a ValueError saying what is wrong, fit and predict."""
+    """Check that bad images raise a ValueError that says what is wrong."""
     corrupt, message = BAD_INPUTS[case]
     bad = corrupt(images)
     with pytest.raises(ValueError, match=message):

@@ -1,10 +1,10 @@
-"""Small PyTorch helpers shared by the detectors' modules (no scikit-learn, no skorch)."""
+"""PyTorch helpers shared by the detectors' modules (no scikit-learn, no skorch)."""
 
 import math
 
 import torch.nn.functional as F
 
-__all__ = ["pad_to_multiple", "crop_to"]
+__all__ = ["crop_to", "pad_to_multiple", "padded_size"]
 
 
 def pad_to_multiple(x, multiple, mode="replicate"):

@@ -85,4 +85,3 @@ class ConvAutoEncoderModule(nn.Module):
 def squared_error_map(x, reconstruction):
     """Per-pixel squared error averaged over channels: ``(batch, H, W)``."""
     return (x - reconstruction).pow(2).mean(dim=1)
-
