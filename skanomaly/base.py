@@ -56,7 +56,12 @@ from skorch.utils import to_tensor
 
 from ._validation import check_images
 
-__all__ = ["AnomalyMapMixin", "BaseDeepDetector", "AUTO_THRESHOLD_MADS"]
+__all__ = [
+    "AUTO_THRESHOLD_MADS",
+    "AnomalyMapMixin",
+    "BaseDeepDetector",
+    "ReconstructionMixin",
+]
 
 #: ``contamination="auto"`` flags training scores more than this many robust
 #: standard deviations (1.4826 * MAD) above the median.
@@ -251,7 +256,7 @@ class BaseDeepDetector(BaseDetector):
             with torch.inference_mode():
                 self._after_training(X)
         self.history_ = self.net_.history
-        self.decision_scores_ = self.decision_function(X)
+        self.decision_scores_ = self._scores(X)
         self._process_decision_scores()
         return self
 
@@ -295,7 +300,10 @@ class BaseDeepDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
             Outlier scores (float64).
         """
-        X = self._check_images(X)
+        return self._scores(self._check_images(X))
+
+    def _scores(self, X):
+        """Scores of already validated images ``(n, C, H, W)``."""
         return self._batched(X, self._score_batch).astype(np.float64).ravel()
 
     # ------------------------------------------------------------- thresholds
@@ -433,3 +441,25 @@ class AnomalyMapMixin:
         """
         X = self._check_images(X)
         return self._batched(X, self._anomaly_map_batch)
+
+
+class ReconstructionMixin:
+    """``reconstruct(X)`` for detectors whose module maps images to images."""
+
+    def _reconstruct_batch(self, module, X):
+        return module(X)
+
+    def reconstruct(self, X):
+        """Reconstruction of each image, channels-first.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        reconstructions : ndarray of shape (n_samples, C, H, W)
+        """
+        X = self._check_images(X)
+        return self._batched(X, self._reconstruct_batch)

@@ -202,11 +202,15 @@ def test_rgb_channels_last_equals_channels_first(detector_class):
 
 def test_ambiguous_layout_names_the_parameter(detector_class):
     """Check that an ambiguous 4-D layout raises and channels_last settles it."""
-    X = np.random.default_rng(0).random((6, 8, 8, 8)).astype(np.float32)
+    X = np.random.default_rng(0).random((6, 8, 10, 12)).astype(np.float32)
     with pytest.raises(ValueError, match="channels_last"):
         make_detector(detector_class).fit(X)
-    detector = make_detector(detector_class, channels_last=True).fit(X)
-    assert detector.image_shape_ == (8, 8, 8)
+    last = make_detector(detector_class, channels_last=True).fit(X)
+    assert last.image_shape_ == (12, 8, 10)
+    np.testing.assert_array_equal(last.decision_function(X), last.decision_scores_)
+    first = make_detector(detector_class, channels_last=False).fit(X)
+    assert first.image_shape_ == (8, 10, 12)
+    np.testing.assert_array_equal(first.decision_function(X), first.decision_scores_)
 
 
 @pytest.mark.parametrize("size", [(8, 8), (13, 11), (28, 28), (33, 20)])
