@@ -6,11 +6,17 @@ inliers and 1 for outliers, and labels use 1 for anomalies.
 """
 
 from .base import BaseDeepDetector
-from .detectors import ConvAutoEncoder
+from .detectors import ConvAutoEncoder, SelfSupervisedAE
 
 __version__ = "0.1.0.dev0"
 
 #: The deep detectors skanomaly exports; the common tests run on each.
-DETECTORS = (ConvAutoEncoder,)
+DETECTORS = (ConvAutoEncoder, SelfSupervisedAE)
 
-__all__ = ["BaseDeepDetector", "ConvAutoEncoder", "DETECTORS", "__version__"]
+__all__ = [
+    "DETECTORS",
+    "BaseDeepDetector",
+    "ConvAutoEncoder",
+    "SelfSupervisedAE",
+    "__version__",
+]

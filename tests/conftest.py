@@ -11,6 +11,7 @@ import skanomaly
 #: here fails ``test_every_detector_is_registered``.
 FAST_PARAMS = {
     "ConvAutoEncoder": dict(n_filters=4, depth=2, latent_dim=4, max_epochs=2),
+    "SelfSupervisedAE": dict(n_filters=4, depth=1, max_epochs=2),
 }
 
 #: scikit-learn checks that do not apply to skanomaly's detectors, with why.

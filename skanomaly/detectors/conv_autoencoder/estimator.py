@@ -5,13 +5,13 @@ import numbers
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ...base import AnomalyMapMixin, BaseDeepDetector
+from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
 from .torch_model import ConvAutoEncoderModule, squared_error_map
 
 __all__ = ["ConvAutoEncoder"]
 
 
-class ConvAutoEncoder(AnomalyMapMixin, BaseDeepDetector):
+class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """Convolutional autoencoder scored by its reconstruction error.
 
     The autoencoder is trained to reproduce normal training images through a
@@ -166,18 +166,3 @@ class ConvAutoEncoder(AnomalyMapMixin, BaseDeepDetector):
 
     def _score_batch(self, module, X):
         return self._anomaly_map_batch(module, X).mean(dim=(1, 2))
-
-    def reconstruct(self, X):
-        """Reconstruction of each image, channels-first.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor
-            Images of the shape seen in ``fit``.
-
-        Returns
-        -------
-        reconstructions : ndarray of shape (n_samples, C, H, W)
-        """
-        X = self._check_images(X)
-        return self._batched(X, lambda module, batch: module(batch))

@@ -1,0 +1,282 @@
+"""SelfSupervisedAE: an autoencoder trained to repair corrupted normal images."""
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
+from .corruption import PATTERN_SOURCES, corrupt, gaussian_blur
+from .torch_model import RepairNetModule
+
+__all__ = ["SelfSupervisedAE"]
+
+
+class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
+    """Self-supervised autoencoder that repairs synthetically corrupted images.
+
+    Following Bauer, Nakajima and Müller (arXiv 2206.11723), the network is
+    trained on normal images of which random, spatially coherent regions have
+    been overwritten (by other images, textures, noise or intensity changes),
+    and must output the *clean* image. It thereby learns something close to a
+    projection onto the normal images: it keeps what is normal and replaces
+    what is not. The reconstruction error, smoothed, both detects and
+    localizes anomalies.
+
+    What follows the paper: structured, non-i.i.d. corruptions of normal
+    images; the clean image as target over the whole image; an autoencoder
+    whose capacity is not restricted (full-resolution gated skips, a dilated
+    bottleneck); the smoothed reconstruction error as anomaly map. What is
+    this library's choice (the paper's details were not available): the mask
+    and pattern generator and its defaults, the layer sizes, MSE loss with
+    Adam, and the image score (maximum of the smoothed map by default). See
+    ``docs/self_supervised_ae.md``.
+
+    Parameters
+    ----------
+    n_filters : int, default=32
+        Channels at full resolution, doubled at each downsampling stage.
+    depth : int, default=2
+        Number of stride-2 stages before the bottleneck. Images whose sides
+        are not multiples of ``2 ** depth`` are padded inside the network.
+    dilations : tuple of int, default=(1, 2, 4, 8)
+        Dilation rates of the stacked dilated bottleneck blocks.
+    n_bottleneck_blocks : int, default=2
+        Number of stacked dilated blocks.
+    corruption_prob : float, default=0.9
+        Probability that a training image is corrupted; the others are shown
+        clean. ``0`` trains a plain (identity-prone) autoencoder of the same
+        architecture: the ablation.
+    max_blobs : int, default=3
+        Most ellipses per corruption mask.
+    blob_size : tuple of float, default=(0.06, 0.25)
+        Range of the ellipses' semi-axes, as fractions of the image side.
+    max_area : float, default=0.35
+        Largest fraction of the image one corruption may cover.
+    opacity : tuple of float, default=(0.3, 1.0)
+        Half of the corruptions are opaque; the others have an opacity drawn
+        uniformly from this range.
+    pattern_sources : tuple of str, default=("image", "texture", "noise", "intensity")
+        Content pasted into the masks: another training image, a synthetic
+        texture, Gaussian noise, or a brightness change of the image itself.
+    noise_std : float, default=0.0
+        If > 0, Gaussian noise (std drawn up to this value) added to both the
+        corrupted input and the target, the identity-anchoring variant of the
+        authors' follow-up (arXiv 2511.07233).
+    smoothing_sigma : float, default=1.0
+        Standard deviation, in pixels, of the Gaussian that smooths the
+        squared error into the anomaly map. 0 disables smoothing.
+    score : {"max", "top_k", "mean"}, default="max"
+        Image score from the anomaly map: its maximum, the mean of its
+        ``top_k`` highest pixels, or its mean (the plain reconstruction error).
+    top_k : float, default=0.01
+        Fraction of pixels averaged by ``score="top_k"``.
+    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
+        Expected proportion of outliers in the training images; sets
+        ``threshold_`` (PyOD's convention). ``"auto"``: median + 3 robust
+        standard deviations of the training scores.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` for flattened ``(n, D)`` input.
+    channels_last : bool, default=None
+        Layout of 4-D input; ``None`` infers it when unambiguous.
+    max_epochs : int, default=30
+        Passes over the training images (each sees fresh corruptions).
+    batch_size : int, default=64
+        Images per step, for training and scoring.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    callbacks : list of skorch callbacks, default=None
+        E.g. ``LRScheduler(policy="CosineAnnealingLR", T_max=max_epochs)``.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available; the device used is ``device_``.
+    verbose : int, default=0
+        Print the loss per epoch and a progress bar when > 0.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batch order and the corruptions.
+
+    Attributes
+    ----------
+    decision_scores_, threshold_, labels_, contamination_
+        As in PyOD: scores, threshold and labels of the training images.
+    image_shape_ : tuple of int
+        ``(C, H, W)`` seen in ``fit``.
+    module_ : RepairNetModule
+        The trained network.
+    net_ : skorch.NeuralNet
+        The skorch net that trained it.
+    history_ : skorch.History
+        ``train_loss`` per epoch.
+    device_ : str
+        Device used.
+
+    See Also
+    --------
+    skanomaly.ConvAutoEncoder : the plain autoencoder baseline.
+    skanomaly.detectors.self_supervised_ae.corrupt : the corruption generator.
+
+    References
+    ----------
+    A. Bauer, S. Nakajima, K.-R. Müller. Self-Supervised Training with
+    Autoencoders for Visual Anomaly Detection. arXiv:2206.11723 (2022-2024);
+    Mathematics 12(24):3988 (2024).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import SelfSupervisedAE
+    >>> X = np.random.default_rng(0).random((16, 8, 8)).astype("float32")
+    >>> detector = SelfSupervisedAE(max_epochs=1, n_filters=4, random_state=0)
+    >>> detector.fit(X).anomaly_map(X).shape
+    (16, 8, 8)
+    """
+
+    _parameter_constraints = {
+        **BaseDeepDetector._parameter_constraints,
+        "n_filters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "depth": [Interval(numbers.Integral, 0, 6, closed="both")],
+        "dilations": [tuple, list],
+        "n_bottleneck_blocks": [Interval(numbers.Integral, 0, None, closed="left")],
+        "corruption_prob": [Interval(numbers.Real, 0, 1, closed="both")],
+        "max_blobs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "blob_size": [tuple, list],
+        "max_area": [Interval(numbers.Real, 0.01, 1, closed="both")],
+        "opacity": [tuple, list],
+        "pattern_sources": [tuple, list],
+        "noise_std": [Interval(numbers.Real, 0, None, closed="left")],
+        "smoothing_sigma": [Interval(numbers.Real, 0, None, closed="left")],
+        "score": [StrOptions({"max", "top_k", "mean"})],
+        "top_k": [Interval(numbers.Real, 0, 1, closed="right")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_filters=32,
+        depth=2,
+        dilations=(1, 2, 4, 8),
+        n_bottleneck_blocks=2,
+        corruption_prob=0.9,
+        max_blobs=3,
+        blob_size=(0.06, 0.25),
+        max_area=0.35,
+        opacity=(0.3, 1.0),
+        pattern_sources=PATTERN_SOURCES,
+        noise_std=0.0,
+        smoothing_sigma=1.0,
+        score="max",
+        top_k=0.01,
+        contamination=0.1,
+        image_shape=None,
+        channels_last=None,
+        max_epochs=30,
+        batch_size=64,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        callbacks=None,
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_filters = n_filters
+        self.depth = depth
+        self.dilations = dilations
+        self.n_bottleneck_blocks = n_bottleneck_blocks
+        self.corruption_prob = corruption_prob
+        self.max_blobs = max_blobs
+        self.blob_size = blob_size
+        self.max_area = max_area
+        self.opacity = opacity
+        self.pattern_sources = pattern_sources
+        self.noise_std = noise_std
+        self.smoothing_sigma = smoothing_sigma
+        self.score = score
+        self.top_k = top_k
+        self.contamination = contamination
+        self.image_shape = image_shape
+        self.channels_last = channels_last
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.callbacks = callbacks
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _check_params(self, image_shape):
+        def check_range(name, value, low, high):
+            if (
+                len(value) != 2
+                or not all(isinstance(v, numbers.Real) for v in value)
+                or not low <= value[0] <= value[1] <= high
+            ):
+                raise ValueError(
+                    f"{name} must be a pair (low, high) with {low} <= low <= high "
+                    f"<= {high}; got {value!r}."
+                )
+
+        check_range("blob_size", self.blob_size, 0.0, 1.0)
+        check_range("opacity", self.opacity, 0.0, 1.0)
+        unknown = set(self.pattern_sources) - set(PATTERN_SOURCES)
+        if not self.pattern_sources or unknown:
+            raise ValueError(
+                f"pattern_sources must be a non-empty subset of {PATTERN_SOURCES}; "
+                f"got {self.pattern_sources!r}."
+            )
+        if not self.dilations or not all(
+            isinstance(d, numbers.Integral) and d >= 1 for d in self.dilations
+        ):
+            raise ValueError(
+                f"dilations must be a non-empty tuple of positive ints; got "
+                f"{self.dilations!r}."
+            )
+
+    def _build_module(self, image_shape):
+        return RepairNetModule(
+            in_channels=image_shape[0],
+            n_filters=self.n_filters,
+            depth=self.depth,
+            dilations=tuple(self.dilations),
+            n_bottleneck_blocks=self.n_bottleneck_blocks,
+        )
+
+    def _fit_networks(self, X):
+        self._generator = torch.Generator(device=self.device_)
+        self._generator.manual_seed(self.rng_seed_)
+        try:
+            super()._fit_networks(X)
+        finally:
+            del self._generator
+
+    def _corrupt(self, X):
+        """Corrupt a training batch with the detector's settings."""
+        return corrupt(
+            X,
+            generator=self._generator,
+            corruption_prob=self.corruption_prob,
+            max_blobs=self.max_blobs,
+            blob_size=tuple(self.blob_size),
+            max_area=self.max_area,
+            opacity=tuple(self.opacity),
+            pattern_sources=tuple(self.pattern_sources),
+            noise_std=self.noise_std,
+        )
+
+    def _training_loss(self, module, X):
+        corrupted, target, _ = self._corrupt(X)
+        return F.mse_loss(module(corrupted), target)
+
+    def _anomaly_map_batch(self, module, X):
+        error = (X - module(X)).pow(2).mean(dim=1, keepdim=True)
+        return gaussian_blur(error, self.smoothing_sigma)[:, 0]
+
+    def _score_batch(self, module, X):
+        maps = self._anomaly_map_batch(module, X).flatten(1)
+        if self.score == "max":
+            return maps.amax(dim=1)
+        if self.score == "mean":
+            return maps.mean(dim=1)
+        k = max(1, int(round(self.top_k * maps.shape[1])))
+        return maps.topk(k, dim=1).values.mean(dim=1)
