@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import skanomaly
+from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
 
 #: Settings that make each exported detector train in well under a second on
 #: tiny images. A detector exported in ``skanomaly.DETECTORS`` without an entry
@@ -69,6 +70,28 @@ def smooth_images(n, size=16, channels=None, seed=0):
     b = rng.uniform(-1, 1, shape[:-2] + (1, 1))
     images = 0.5 + 0.25 * (a * xx + b * yy)
     return images.astype(np.float32)
+
+
+def fashion_mnist_task(normal_class, n_train=1000, n_test=2000):
+    """Fashion-MNIST one-class task, or skip when the data are not installed.
+
+    Training: the first ``n_train`` training images of ``normal_class``. Test:
+    ``n_test`` test images drawn with seed 0, labelled 1 unless of that class.
+    """
+    try:
+        train = fetch_fashion_mnist(subset="train", download_if_missing=False)
+        test = fetch_fashion_mnist(subset="test", download_if_missing=False)
+    except OSError as exc:
+        pytest.skip(f"Fashion-MNIST not available offline: {exc}")
+    index = np.random.default_rng(0).choice(len(test.images), n_test, replace=False)
+    X_train, _, X_test, y_test = make_one_class_split(
+        train.images,
+        train.target,
+        normal_class,
+        X_test=test.images[index],
+        y_test=test.target[index],
+    )
+    return X_train[:n_train], X_test, y_test
 
 
 @pytest.fixture(params=skanomaly.DETECTORS, ids=lambda cls: cls.__name__)

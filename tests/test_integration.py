@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import make_detector, smooth_images
+from conftest import fashion_mnist_task, make_detector, smooth_images
 from pyod.models.knn import KNN
 from pyod.utils.data import evaluate_print
 from sklearn.decomposition import PCA
@@ -11,7 +11,6 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from sklearn.pipeline import make_pipeline
 
 from skanomaly import ConvAutoEncoder
-from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
 from skanomaly.model_selection import OneClassKFold
 from skanomaly.preprocessing import ImageFlattener
 
@@ -115,24 +114,6 @@ def test_pyod_evaluate_print(capsys):
     assert "ConvAutoEncoder ROC:" in out and "precision @ rank n:" in out
 
 
-def _fashion_mnist_task(normal_class, n_train=1000, n_test=2000):
-    try:
-        train = fetch_fashion_mnist(subset="train", download_if_missing=False)
-        test = fetch_fashion_mnist(subset="test", download_if_missing=False)
-    except OSError as exc:
-        pytest.skip(f"Fashion-MNIST not available offline: {exc}")
-    rng = np.random.default_rng(0)
-    index = rng.choice(len(test.images), n_test, replace=False)
-    X_train, _, X_test, y_test = make_one_class_split(
-        train.images,
-        train.target,
-        normal_class,
-        X_test=test.images[index],
-        y_test=test.target[index],
-    )
-    return X_train[:n_train], X_test, y_test
-
-
 # Measured with the settings below (seed 0, 2 CPU cores): class 7 (sneaker)
 # 0.973, class 9 (ankle boot) 0.941. The floor leaves room for numerical
 # differences across platforms and torch builds.
@@ -143,7 +124,7 @@ FASHION_MNIST_FLOOR = {7: 0.90, 9: 0.90}
 @pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_FLOOR))
 def test_conv_autoencoder_quality_floor_fashion_mnist(normal_class):
     """Check that ConvAutoEncoder stays above its ROC AUC floor on Fashion-MNIST."""
-    X_train, X_test, y_test = _fashion_mnist_task(normal_class)
+    X_train, X_test, y_test = fashion_mnist_task(normal_class)
     detector = ConvAutoEncoder(max_epochs=5, device="cpu", random_state=0)
     detector.fit(X_train)
     auc = roc_auc_score(y_test, detector.decision_function(X_test))
