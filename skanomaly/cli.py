@@ -17,7 +17,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
 from .datasets import load_digits, make_one_class_split
-from .detectors import ConvAutoEncoder
+from .detectors import ConvAutoEncoder, SelfSupervisedAE
 from .preprocessing import ImageFlattener
 
 __all__ = ["demo_detectors", "main", "run_demo"]
@@ -35,6 +35,15 @@ def demo_detectors(random_state=0):
             device="cpu",
             random_state=random_state,
         ),
+        "SelfSupervisedAE": SelfSupervisedAE(
+            n_filters=16,
+            depth=2,
+            max_epochs=30,
+            batch_size=16,
+            smoothing_sigma=0.5,
+            device="cpu",
+            random_state=random_state,
+        ),
         "PyOD KNN (pixels)": make_pipeline(ImageFlattener(), KNN()),
         "PyOD IForest (pixels)": make_pipeline(
             ImageFlattener(), IForest(random_state=random_state)
@@ -43,7 +52,7 @@ def demo_detectors(random_state=0):
     }
 
 
-def run_demo(classes=range(10), random_state=0, out=sys.stdout):
+def run_demo(classes=range(10), random_state=0, out=None):
     """Run the demo and print its table.
 
     For each digit class, the detectors train on half of that class's images
@@ -56,6 +65,7 @@ def run_demo(classes=range(10), random_state=0, out=sys.stdout):
         ``{detector name: {"roc_auc", "average_precision", "fit_s", "score_s"}}``
         with metrics averaged over classes and times summed.
     """
+    out = sys.stdout if out is None else out
     X, y = load_digits(return_X_y=True)
     classes = list(classes)
     results = {}
