@@ -4,6 +4,10 @@ Every corruption knob is an ``__init__`` parameter, so scikit-learn's
 ``GridSearchCV`` can tune it like any hyperparameter. ``OneClassKFold`` keeps
 the anomalies out of the training folds. Validation data: defect-free and
 defective crops of a real texture. About two minutes on a laptop CPU.
+
+At this small budget on grass, a hard texture, the three sizes score within
+each other's spread across folds (ROC AUC about 0.63 each, seed 0): the lesson
+is the mechanics, and to look at the spread before trusting a winner.
 """
 
 import numpy as np
