@@ -13,6 +13,7 @@ import numpy as np
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from pyod.models.pca import PCA
+from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
@@ -69,13 +70,13 @@ def run_demo(classes=range(10), random_state=0, out=None):
     X, y = load_digits(return_X_y=True)
     classes = list(classes)
     results = {}
-    for name in demo_detectors(random_state):
+    for name, template in demo_detectors(random_state).items():
         rows = []
         for normal in classes:
             X_train, _, X_test, y_test = make_one_class_split(
                 X, y, normal, test_size=0.5, random_state=random_state
             )
-            detector = demo_detectors(random_state)[name]
+            detector = clone(template)
             start = time.perf_counter()
             detector.fit(X_train)
             fitted = time.perf_counter()

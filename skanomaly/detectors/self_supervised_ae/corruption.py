@@ -281,6 +281,8 @@ def corrupt(
     """
     n, channels, height, width = x.shape
     device = x.device
+    if corruption_prob == 0 and noise_std == 0:  # nothing to draw: the ablation
+        return x, x, torch.zeros((n, 1, height, width), device=device)
     masks = random_masks(
         n,
         (height, width),
