@@ -141,6 +141,11 @@ class BaseDeepDetector(BaseDetector):
     #: Names of per-batch values logged by ``_training_loss`` besides the loss.
     _logged_losses = ()
 
+    #: Parameters :mod:`skanomaly.benchmark` uses for its "quick" preset (a
+    #: smoke run) and its "full" preset (the reported benchmark). Subclasses
+    #: set their own; these defaults only shorten training for "quick".
+    benchmark_presets = {"quick": {"max_epochs": 2}, "full": {}}
+
     #: Fewest training images ``fit`` accepts.
     _min_fit_samples = 2
 

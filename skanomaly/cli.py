@@ -3,6 +3,8 @@
 ``skanomaly demo`` runs one-class anomaly detection on scikit-learn's embedded
 digits with skanomaly's detectors and PyOD's classical ones, and prints a
 table of ROC AUC, average precision and fit/score time per detector.
+``skanomaly benchmark`` runs :func:`skanomaly.benchmark.run_benchmark` over a
+data set's classes and seeds and writes its results to a folder.
 """
 
 import argparse
@@ -21,7 +23,7 @@ from .datasets import load_digits, make_one_class_split
 from .detectors import ConvAutoEncoder, SelfSupervisedAE
 from .preprocessing import ImageFlattener
 
-__all__ = ["demo_detectors", "main", "run_demo"]
+__all__ = ["build_parser", "demo_detectors", "main", "run_demo"]
 
 
 def demo_detectors(random_state=0):
@@ -154,6 +156,7 @@ def build_parser():
         help="comma-separated normal classes to run (default: all ten digits)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_benchmark_parser(commands)
     return parser
 
 
@@ -164,5 +167,188 @@ def main(argv=None):
     if args.command == "demo":
         run_demo(classes=args.classes, random_state=args.seed)
         return 0
+    if args.command == "benchmark":
+        return _run_benchmark_command(args, parser)
     parser.print_help()
     return 2
+
+
+# ---------------------------------------------------------------- benchmark
+#: What ``--detectors all`` runs: every deep detector and three classical ones.
+CLASSICAL_DEFAULTS = ("KNN", "IForest", "PCA")
+
+
+def _comma_list(text):
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list; got {text!r}"
+        )
+    return items
+
+
+def _int_list(text):
+    try:
+        return [int(item) for item in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 0,1,2; got {text!r}"
+        ) from None
+
+
+def _add_benchmark_parser(commands):
+    bench = commands.add_parser(
+        "benchmark",
+        help="evaluate detectors over classes and seeds; write CSV, JSON, Markdown",
+        description=(
+            "Run every (detector, normal class, seed) job of a data set: fit on the "
+            "normal training images, score the test images, and report ROC AUC, "
+            "average precision, precision@n (plus pixel ROC AUC and AUPRO on data "
+            "with masks), fit time, scoring speed and peak memory. Finished jobs "
+            "are cached under --out, so a rerun or an interrupted run skips them."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skanomaly benchmark --dataset digits --detectors ConvAutoEncoder,KNN "
+            "--classes 0,1 --seeds 0,1\n"
+            "  skanomaly benchmark --dataset fashion-mnist --preset full --seeds 0,1,2 "
+            "--n-jobs 2 --out results --plots\n"
+            "  skanomaly benchmark --list-detectors"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument(
+        "--dataset",
+        default="fashion-mnist",
+        choices=["fashion-mnist", "digits", "textures", "mvtec"],
+        help="data set and protocol (default: fashion-mnist, one class vs rest)",
+    )
+    bench.add_argument(
+        "--detectors",
+        type=_comma_list,
+        default=["all"],
+        help=(
+            "comma-separated detector names, or 'all' for every skanomaly "
+            f"detector plus PyOD {', '.join(CLASSICAL_DEFAULTS)} (default: all); "
+            "see --list-detectors"
+        ),
+    )
+    bench.add_argument(
+        "--list-detectors",
+        action="store_true",
+        help="print the detector names and exit",
+    )
+    bench.add_argument(
+        "--classes",
+        type=_comma_list,
+        default=None,
+        help="comma-separated normal classes (default: all of the data set's)",
+    )
+    bench.add_argument(
+        "--seeds",
+        type=_int_list,
+        default=[0],
+        help="comma-separated seeds (default: 0)",
+    )
+    bench.add_argument(
+        "--preset",
+        choices=["quick", "full"],
+        default="quick",
+        help="deep detectors' settings: quick (smoke run) or full (default: quick)",
+    )
+    bench.add_argument(
+        "--contamination",
+        type=float,
+        default=0.0,
+        help="fraction of anomalies mixed into the training set (default: 0)",
+    )
+    bench.add_argument("--n-train", type=int, help="normal training images per job")
+    bench.add_argument("--n-test", type=int, help="test images per job")
+    bench.add_argument(
+        "--data-path", help="for --dataset mvtec: the folder holding the categories"
+    )
+    bench.add_argument(
+        "--image-size", type=int, help="side of the images (textures, mvtec)"
+    )
+    bench.add_argument(
+        "--n-jobs", type=int, default=1, help="parallel jobs, -1 for all cores"
+    )
+    bench.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    bench.add_argument(
+        "--out",
+        default="benchmark-results",
+        help="output folder (default: ./benchmark-results)",
+    )
+    bench.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not read or write finished jobs under OUT/cache",
+    )
+    bench.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write ROC curves, per-class bars and anomaly-map galleries "
+        "(needs matplotlib)",
+    )
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_benchmark_command(args, parser):
+    from . import DETECTORS
+    from .benchmark import available_detectors, run_benchmark
+
+    if args.list_detectors:
+        for name, description in available_detectors().items():
+            print(f"{name:28} {description}")
+        return 0
+    detectors = []
+    for name in args.detectors:
+        if name == "all":
+            detectors += [cls.__name__ for cls in DETECTORS] + list(CLASSICAL_DEFAULTS)
+        else:
+            detectors.append(name)
+    detectors = list(dict.fromkeys(detectors))
+    unknown = [name for name in detectors if name not in available_detectors()]
+    if unknown:
+        parser.exit(
+            2,
+            f"skanomaly benchmark: error: unknown detector {unknown[0]!r}; "
+            f"expected names from: {', '.join(available_detectors())}\n",
+        )
+    classes = args.classes
+    if classes is not None and args.dataset in ("fashion-mnist", "digits"):
+        try:
+            classes = [int(c) for c in classes]
+        except ValueError:
+            parser.exit(
+                2,
+                f"skanomaly benchmark: error: {args.dataset} classes are digits "
+                f"0-9; got {','.join(classes)}\n",
+            )
+    out = args.out
+    try:
+        results = run_benchmark(
+            detectors,
+            args.dataset,
+            classes=classes,
+            seeds=args.seeds,
+            preset=args.preset,
+            contamination=args.contamination,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            data_path=args.data_path,
+            image_size=args.image_size,
+            n_jobs=args.n_jobs,
+            cache_dir=None if args.no_cache else f"{out}/cache",
+            device=args.device,
+            gallery=args.plots,
+            verbose=not args.quiet,
+        )
+        paths = results.save(out, plots=args.plots)
+    except (ValueError, TypeError) as exc:
+        parser.exit(2, f"skanomaly benchmark: error: {exc}\n")
+    except (FileNotFoundError, ImportError) as exc:
+        parser.exit(1, f"skanomaly benchmark: error: {exc}\n")
+    print(results.to_markdown())
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0

@@ -109,6 +109,12 @@ class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     (32,)
     """
 
+    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
+    benchmark_presets = {
+        "quick": dict(n_filters=8, latent_dim=8, max_epochs=2),
+        "full": dict(max_epochs=10),
+    }
+
     _parameter_constraints = {
         **BaseDeepDetector._parameter_constraints,
         "n_filters": [Interval(numbers.Integral, 1, None, closed="left")],

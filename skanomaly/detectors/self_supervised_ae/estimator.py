@@ -132,6 +132,12 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     (16, 8, 8)
     """
 
+    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
+    benchmark_presets = {
+        "quick": dict(n_filters=4, depth=1, max_epochs=2),
+        "full": dict(n_filters=16, max_epochs=10),
+    }
+
     _parameter_constraints = {
         **BaseDeepDetector._parameter_constraints,
         "n_filters": [Interval(numbers.Integral, 1, None, closed="left")],

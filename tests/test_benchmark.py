@@ -1,0 +1,355 @@
+"""Tests of skanomaly.benchmark and the ``skanomaly benchmark`` command."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from pyod.models.knn import KNN
+from sklearn.pipeline import make_pipeline
+
+import skanomaly.benchmark as benchmark
+from skanomaly import DETECTORS, ConvAutoEncoder
+from skanomaly.benchmark import (
+    BenchmarkResults,
+    available_detectors,
+    load_task,
+    make_detector,
+    run_benchmark,
+)
+from skanomaly.cli import main
+from skanomaly.preprocessing import ImageFlattener
+
+
+def _tiny_ae():
+    return ConvAutoEncoder(n_filters=4, depth=2, latent_dim=4, max_epochs=1)
+
+
+def _run(tmp_path=None, **kwargs):
+    settings = dict(
+        detectors={"AE": _tiny_ae(), "KNN": make_pipeline(ImageFlattener(), KNN())},
+        dataset="digits",
+        classes=[0, 1],
+        seeds=[0],
+        verbose=False,
+        cache_dir=None if tmp_path is None else tmp_path / "cache",
+    )
+    settings.update(kwargs)
+    return run_benchmark(settings.pop("detectors"), **settings)
+
+
+def test_tiny_end_to_end_run_produces_the_tables(tmp_path):
+    """Check that 2 detectors x 2 classes x 1 epoch give every metric and file."""
+    results = _run(tmp_path)
+    assert len(results) == 4
+    assert results.detectors == ["AE", "KNN"] and results.classes == [0, 1]
+    for record in results.records:
+        for metric in ("roc_auc", "average_precision", "precision_at_n"):
+            assert 0 <= record[metric] <= 1
+        assert record["fit_s"] > 0 and record["score_images_per_s"] > 0
+        assert record["peak_memory_mb"] is not None
+        assert len(record["scores"]) == record["n_test"] == len(record["y_test"])
+    markdown = results.to_markdown()
+    assert "ROC AUC" in markdown and "precision@n" in markdown
+    assert "| AE |" in markdown and "| KNN |" in markdown and "| mean |" in markdown
+    assert "pixel ROC AUC" not in markdown  # digits have no masks
+
+    paths = results.save(tmp_path / "out")
+    assert sorted(p.name for p in paths) == [
+        "results.csv",
+        "results.json",
+        "results.md",
+    ]
+    lines = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("detector,dataset,normal_class,seed")
+    assert len(lines) == 5
+    again = BenchmarkResults.from_json(tmp_path / "out" / "results.json")
+    assert again.to_markdown() == markdown
+    assert again.settings["dataset"] == "digits"
+
+
+def test_metrics_match_sklearn_and_pyod():
+    """Check the recorded metrics against a direct computation on the scores."""
+    from pyod.utils.utility import precision_n_scores
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    results = _run(detectors={"KNN": make_pipeline(ImageFlattener(), KNN())})
+    for r in results.records:
+        y, s = np.array(r["y_test"]), np.array(r["scores"])
+        assert r["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+        assert r["average_precision"] == pytest.approx(
+            average_precision_score(y, s), abs=1e-6
+        )
+        assert r["precision_at_n"] == pytest.approx(precision_n_scores(y, s))
+
+
+def test_summary_averages_classes_per_seed_then_seeds():
+    """Check the mean ± spread: classes averaged per seed, then over seeds."""
+    records = [
+        {"detector": "d", "normal_class": c, "seed": s, "roc_auc": v}
+        for (c, s, v) in [(0, 0, 0.6), (1, 0, 0.8), (0, 1, 0.8), (1, 1, 1.0)]
+    ]
+    results = BenchmarkResults(records)
+    mean, std, n = results.summary()["d"]
+    assert (mean, n) == (pytest.approx(0.8), 2)
+    assert std == pytest.approx(np.std([0.7, 0.9], ddof=1))
+    header, rows = results.table()
+    assert header == ["detector", "0", "1", "mean"]
+    assert rows[0][1] == f"0.700 ± {np.std([0.6, 0.8], ddof=1):.3f}"
+
+
+def test_cache_makes_a_rerun_skip_finished_jobs(tmp_path):
+    """Check that a second run loads every job from the cache, same results."""
+    first = _run(tmp_path)
+    files = sorted((tmp_path / "cache").glob("*.json"))
+    assert len(files) == 4
+    second = _run(tmp_path)
+    assert all(r["cached"] for r in second.records)
+    assert [r["roc_auc"] for r in second.records] == [
+        r["roc_auc"] for r in first.records
+    ]
+    # another parameter value is another job
+    changed = _run(
+        tmp_path,
+        detectors={"AE": _tiny_ae().set_params(latent_dim=5)},
+        classes=[0],
+    )
+    assert not changed.records[0]["cached"]
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 5
+
+
+def test_an_interrupted_run_resumes(tmp_path, monkeypatch):
+    """Check that jobs finished before an interruption are not run again."""
+    real_run_job = benchmark._run_job
+    calls = []
+
+    def interrupted_after_three(*args):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(args[0])
+        return real_run_job(*args)
+
+    monkeypatch.setattr(benchmark, "_run_job", interrupted_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 3
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+    monkeypatch.setattr(benchmark, "_run_job", real_run_job)
+    results = _run(tmp_path)
+    assert [r["cached"] for r in results.records] == [True, True, True, False]
+
+
+def test_parallel_jobs_give_the_same_results():
+    """Check that n_jobs=2 runs the jobs in workers with the same outcome."""
+    serial = _run(classes=[0])
+    parallel = _run(classes=[0], n_jobs=2)
+    for a, b in zip(serial.records, parallel.records):
+        assert a["detector"] == b["detector"]
+        np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_every_exported_detector_is_available_with_both_presets():
+    """Check that new detectors are picked up by name, with their own presets."""
+    names = available_detectors()
+    for cls in DETECTORS:
+        assert cls.__name__ in names
+        assert set(cls.__dict__.get("benchmark_presets", {})) == {"quick", "full"}, (
+            f"{cls.__name__} should define benchmark_presets for quick and full runs"
+        )
+        for preset in ("quick", "full"):
+            detector = make_detector(cls.__name__, preset=preset, random_state=3)
+            assert isinstance(detector, cls) and detector.random_state == 3
+            detector._validate_params()
+    knn = make_detector("KNN")
+    assert isinstance(knn.steps[-1][1], KNN)
+    with pytest.raises(ValueError, match="unknown detector 'Nope'.*KNN"):
+        make_detector("Nope")
+    with pytest.raises(ValueError, match="preset"):
+        make_detector("KNN", preset="huge")
+
+
+def test_estimators_are_cloned_and_seeded():
+    """Check that the caller's estimator is not fitted and each seed is set."""
+    ae = _tiny_ae()
+    results = _run(detectors=[("AE", ae)], classes=[0], seeds=[4, 5])
+    assert not hasattr(ae, "net_") and ae.random_state is None
+    assert [r["seed"] for r in results.records] == [4, 5]
+    assert results.records[0]["scores"] != results.records[1]["scores"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(dataset="cifar"), "unknown dataset 'cifar'"),
+        (dict(classes=[11]), "no class 11"),
+        (dict(seeds=[]), "seeds"),
+        (dict(preset="slow"), "preset"),
+        (dict(detectors=[]), "empty"),
+        (dict(detectors=["AE", "AE"]), "twice"),
+        (dict(detectors=[object()]), "name, an estimator"),
+        (dict(dataset="mvtec"), "needs data_path"),
+        (dict(contamination=1.0), "contamination"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    """Check that each bad argument names what is wrong and what is expected."""
+    if kwargs.get("detectors") == ["AE", "AE"]:
+        kwargs["detectors"] = [("AE", _tiny_ae()), ("AE", _tiny_ae())]
+    with pytest.raises((ValueError, TypeError), match=match):
+        _run(**kwargs)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.2])
+def test_contaminated_training_sets(p):
+    """Check floor(p * n / (1 - p)) anomalies in training; test set fixed."""
+    task = load_task("digits", 3, seed=0, contamination=p, n_train=50)
+    expected = math.floor(p * 50 / (1 - p))
+    assert len(task.X_train) == 50 + expected
+    assert task.y_train.sum() == expected
+    other = load_task("digits", 3, seed=1, contamination=p, n_train=50)
+    np.testing.assert_array_equal(task.X_test, other.X_test)
+    assert not np.array_equal(task.X_train, other.X_train)
+
+
+def test_texture_task_has_masks_and_localization_metrics():
+    """Check that textures give masks, pixel ROC AUC, AUPRO and a gallery."""
+    task = load_task("textures", "brick", n_train=10, n_test=8, image_size=16)
+    assert task.masks_test.shape == (8, 16, 16) and task.y_test.sum() == 4
+    results = run_benchmark(
+        {"AE": _tiny_ae()},
+        "textures",
+        classes=["brick"],
+        n_train=10,
+        n_test=8,
+        image_size=16,
+        gallery=True,
+        verbose=False,
+    )
+    record = results.records[0]
+    assert 0 <= record["pixel_roc_auc"] <= 1 and 0 <= record["aupro"] <= 1
+    assert len(record["gallery"]["maps"]) == 4
+    assert "AUPRO" in results.to_markdown()
+
+
+def test_mvtec_folder_categories(tmp_path):
+    """Check that an MVTec-style folder is found and its categories run."""
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for category in ("bottle", "cable"):
+        root = tmp_path / category
+        for sub in ("train/good", "test/good", "test/crack", "ground_truth/crack"):
+            (root / sub).mkdir(parents=True)
+        for i in range(4):
+            for sub in ("train/good", "test/good", "test/crack"):
+                image = rng.integers(0, 255, (16, 16), dtype=np.uint8)
+                Image.fromarray(image).save(root / sub / f"{i:03d}.png")
+            mask = np.zeros((16, 16), dtype=np.uint8)
+            mask[4:8, 4:8] = 255
+            Image.fromarray(mask).save(
+                root / "ground_truth/crack" / f"{i:03d}_mask.png"
+            )
+    assert benchmark.dataset_classes("mvtec", tmp_path) == ("bottle", "cable")
+    results = run_benchmark(
+        {"AE": _tiny_ae()}, "mvtec", data_path=tmp_path, verbose=False
+    )
+    assert results.classes == ["bottle", "cable"]
+    assert all(r["aupro"] is not None for r in results.records)
+    with pytest.raises(FileNotFoundError, match="train/good"):
+        benchmark.dataset_classes("mvtec", tmp_path / "bottle" / "test")
+
+
+def test_plots_are_written(tmp_path):
+    """Check ROC curves, per-class bars and the gallery error without maps."""
+    pytest.importorskip("matplotlib")
+    results = _run()
+    paths = results.save(tmp_path, plots=True)
+    names = {p.name for p in paths}
+    assert {"roc_curves.png", "per_class_roc_auc.png"} <= names
+    for path in paths:
+        assert path.stat().st_size > 0
+    with pytest.raises(ValueError, match="gallery=True"):
+        results.plot_gallery(tmp_path / "g.png")
+
+
+# -------------------------------------------------------------------- CLI
+def test_cli_benchmark_writes_results(tmp_path, capsys):
+    """Check a tiny run of the command: table on stdout, files in --out."""
+    code = main(
+        [
+            "benchmark",
+            "--dataset",
+            "digits",
+            "--detectors",
+            "KNN,PCA",
+            "--classes",
+            "0,1",
+            "--seeds",
+            "0,1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| KNN |" in out and "over 2 seeds" in out
+    assert (tmp_path / "results.md").read_text().strip() == out.strip()
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 8
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["settings"]["seeds"] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["--detectors", "Foo"], 2, "unknown detector 'Foo'; expected names from"),
+        (["--dataset", "digits", "--classes", "x"], 2, "classes are digits"),
+        (["--dataset", "digits", "--classes", "12"], 2, "no class 12"),
+        (["--dataset", "mvtec"], 2, "needs data_path"),
+        (["--dataset", "imagenet"], 2, "invalid choice"),
+        (["--seeds", "a"], 2, "comma-separated integers"),
+    ],
+)
+def test_cli_benchmark_errors(argv, code, message, capsys, tmp_path):
+    """Check that each error exits with its code and says what was expected."""
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--quiet", "--out", str(tmp_path), *argv])
+    assert info.value.code == code
+    assert message in capsys.readouterr().err
+
+
+def test_cli_benchmark_missing_data(monkeypatch, capsys, tmp_path):
+    """Check that data that cannot be found offline exits 1 with the loader's hint."""
+
+    def missing(**kwargs):
+        raise FileNotFoundError(
+            "Fashion-MNIST file train-images-idx3-ubyte.gz not found; "
+            "install the Debian package dataset-fashion-mnist"
+        )
+
+    monkeypatch.setattr(benchmark, "fetch_fashion_mnist", missing)
+    monkeypatch.setattr(benchmark, "_LOADED", {})
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "benchmark",
+                "--detectors",
+                "KNN",
+                "--classes",
+                "0",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    assert info.value.code == 1
+    assert "dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_cli_lists_detectors(capsys):
+    """Check that --list-detectors prints every available name."""
+    assert main(["benchmark", "--list-detectors"]) == 0
+    out = capsys.readouterr().out
+    for name in available_detectors():
+        assert name in out
