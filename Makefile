@@ -35,7 +35,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 benchmark: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_conv_autoencoder.py
+	$(BIN)/python benchmarks/fashion_mnist.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -123,7 +123,7 @@ def available_detectors():
         ``{name: description}``: skanomaly's deep detectors (every class in
         ``skanomaly.DETECTORS``), PyOD's classical detectors on flattened
         pixels, scikit-learn's outlier detectors through
-        :class:`skanomaly.adapters.SklearnOutlierDetector`, and PyOD's KNN on
+        :class:`skanomaly.adapters.SklearnToPyOD`, and PyOD's KNN on
         pretrained features.
     """
     names = {}
@@ -182,9 +182,9 @@ def make_detector(name, *, preset="quick", random_state=0, device="cpu"):
             params["random_state"] = random_state
         detector = cls(**params)
         if name in _SKLEARN:
-            from .adapters import SklearnOutlierDetector
+            from .adapters import SklearnToPyOD
 
-            detector = SklearnOutlierDetector(detector)
+            detector = SklearnToPyOD(detector)
         return make_pipeline(ImageFlattener(), detector)
     if name in _PRETRAINED:
         from pyod.models.knn import KNN
