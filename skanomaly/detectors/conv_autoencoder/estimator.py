@@ -112,7 +112,7 @@ class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
     benchmark_presets = {
         "quick": dict(n_filters=8, latent_dim=8, max_epochs=2),
-        "full": dict(max_epochs=10),
+        "full": dict(max_epochs=8),
     }
 
     _parameter_constraints = {
