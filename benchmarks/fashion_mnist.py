@@ -86,6 +86,11 @@ REPORTS = [
 ]
 
 
+def report_path(link):
+    """The file a report's Markdown link points to, relative to docs/."""
+    return os.path.join(ROOT, "docs", link[link.index("](") + 2 : -1])
+
+
 def detectors(preset):
     names = [cls.__name__ for cls in DETECTORS]
     names += ["KNN", "IForest", "PCA", "ECOD", "LOF", "OCSVM"]
@@ -166,7 +171,10 @@ def report(results, args, models, wall):
         "",
         "## Other reports",
         "",
-        markdown_table(["report", "script", "what it measures"], REPORTS),
+        markdown_table(
+            ["report", "script", "what it measures"],
+            [row for row in REPORTS if os.path.exists(report_path(row[0]))],
+        ),
         "",
         "Each script has a `--quick` mode (a smoke run of a minute or two that "
         "prints its table without overwriting the report). `skanomaly benchmark` "
