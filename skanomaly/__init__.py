@@ -7,19 +7,28 @@ inliers and 1 for outliers, and labels use 1 for anomalies.
 
 from .adapters import PyODToSklearn, SklearnToPyOD
 from .base import BaseDeepDetector
-from .detectors import ConvAutoEncoder, SelfSupervisedAE
+from .detectors import (
+    UTAD,
+    ConvAutoEncoder,
+    EncoderGAN,
+    InfoTheoreticAD,
+    SelfSupervisedAE,
+)
 
 __version__ = "0.1.0.dev0"
 
 #: The deep detectors skanomaly exports; the common tests run on each.
-DETECTORS = (ConvAutoEncoder, SelfSupervisedAE)
+DETECTORS = (ConvAutoEncoder, EncoderGAN, InfoTheoreticAD, SelfSupervisedAE, UTAD)
 
 __all__ = [
     "DETECTORS",
     "BaseDeepDetector",
     "ConvAutoEncoder",
+    "EncoderGAN",
+    "InfoTheoreticAD",
     "PyODToSklearn",
     "SelfSupervisedAE",
     "SklearnToPyOD",
+    "UTAD",
     "__version__",
 ]

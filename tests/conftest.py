@@ -12,7 +12,10 @@ from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
 #: here fails ``test_every_detector_is_registered``.
 FAST_PARAMS = {
     "ConvAutoEncoder": dict(n_filters=4, depth=2, latent_dim=4, max_epochs=2),
+    "EncoderGAN": dict(n_filters=4, latent_dim=8, max_epochs=2),
+    "InfoTheoreticAD": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
     "SelfSupervisedAE": dict(n_filters=4, depth=1, max_epochs=2),
+    "UTAD": dict(impression_filters=(4, 4), expert_dim=4, max_epochs=2),
 }
 
 #: scikit-learn checks that do not apply to skanomaly's detectors, with why.

@@ -1,0 +1,439 @@
+"""EncoderGAN: WGAN-GP with a simultaneously trained encoder, scored by latent norm."""
+
+import inspect
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
+from .._torch_utils import crop_to
+from ._training import _EncoderGANNet
+from .torch_model import EncoderGANModule
+
+__all__ = ["EncoderGAN"]
+
+_MAD_TO_STD = 1.4826
+
+#: Inference runs on chunks of exactly this many images, the last one padded
+#: with blank images: convolutions give results that differ in the last bits
+#: with the batch size, and the sign-free scores subtract the median norm,
+#: which would magnify those differences. With one chunk shape, an image's
+#: score is the same whichever images share its batch.
+SCORING_CHUNK = 16
+
+#: The values of ``score``; :meth:`EncoderGAN.all_scores` returns each.
+SCORES = ("latent_norm", "residual", "combined")
+
+
+def _fixed_chunks(fn, X, size=SCORING_CHUNK):
+    """``fn(X)`` computed on chunks of exactly ``size`` images (zero-padded)."""
+    outputs = []
+    for start in range(0, len(X), size):
+        chunk = X[start : start + size]
+        n = len(chunk)
+        if n < size:
+            chunk = torch.cat([chunk, chunk.new_zeros(size - n, *chunk.shape[1:])])
+        outputs.append(fn(chunk)[:n])
+    return torch.cat(outputs)
+
+
+def _robust_location_scale(values):
+    """Median and 1.4826 * MAD of ``values`` (a scale never below a tiny floor)."""
+    median = float(np.median(values))
+    scale = _MAD_TO_STD * float(np.median(np.abs(values - median)))
+    floor = 1e-6 * max(1.0, abs(median))
+    return median, max(scale, floor)
+
+
+class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
+    """GAN with a simultaneously trained encoder, scored by the latent code's norm.
+
+    After Berg, Ahlberg and Felsberg (arXiv 1905.11034): a generator, a critic
+    and an encoder are trained in one loop, per batch one critic step (WGAN-GP
+    with a drift term), one generator step and one encoder step. The encoder
+    learns to invert the generator on *generated* images, with the image-space
+    cycle loss ``|G(z) - G(E(G(z)))|_1`` applied to the encoder's weights only.
+    The generator pixel-normalizes its input, so it ignores the length of a
+    code; nothing constrains ``||E(x)||``, and the paper reports that, with the
+    encoder trained at the same time as the GAN, this norm separates anomalies
+    from normal images even when the training images are contaminated.
+
+    What follows the official code: the losses (lambda = ``gp_weight`` = 10,
+    gamma = 1, drift ``drift_weight`` = 1e-3), the step order, Adam with betas
+    (0, 0.99), the prior ``z = 0.1 N(0, I)``, pixel normalization in the
+    generator, the minibatch-stddev layer in the critic, the encoder's output
+    ``LeakyReLU(Linear(.))``, the optional moving average of the generator, a
+    [-1, 1] value range and zero padding of 28x28 images to 32x32, Progressive
+    GAN's weight initialisation. What is the library's choice: no progressive
+    growing and no equalized learning rate (fixed, small networks, ordinary
+    parameters, lr 2e-4 by default); no minibatch-stddev layer in
+    the encoder, so that an image's code and score do not depend on the other
+    images of the batch; the sign-free default score (the paper's orientation
+    of the norm could not be read); the residual and combined scores. See
+    ``docs/encoder_gan.md``.
+
+    Parameters
+    ----------
+    n_filters : int, default=32
+        Channels at full resolution; doubled at each lower level, up to
+        ``4 * n_filters``.
+    latent_dim : int, default=128
+        Size of the latent codes (512 in the paper).
+    n_critic : int, default=1
+        Critic steps per iteration, each on the iteration's batch of real
+        images with fresh generated ones (1 in the official code).
+    gp_weight : float, default=10.0
+        Weight lambda of the gradient penalty (target norm gamma = 1).
+    drift_weight : float, default=1e-3
+        Weight of the drift term ``E[D(x)^2]`` that keeps the critic's outputs
+        near zero.
+    ema : float or None, default=None
+        Decay of a moving average of the generator, updated after every
+        generator step and used for reconstructions, residuals and
+        :meth:`generate` (0.999 in the paper, which trains for millions of
+        images). ``None``: use the trained generator. The latent-norm score
+        uses the encoder only and does not depend on it.
+    score : {"latent_norm", "residual", "combined"}, default="latent_norm"
+        ``"latent_norm"``: ``| ||E(x)||_2 - m | / s``, with ``m`` the median and
+        ``s`` 1.4826 times the median absolute deviation of the norms of the
+        training images: sign-free, far from the typical norm on either side is
+        abnormal. ``"residual"``: the mean absolute residual
+        ``|x - G(E(x))|`` in the [-1, 1] range. ``"combined"``: the latent-norm
+        score plus the residual standardized the same way, ``(r - m_r) / s_r``
+        with the training images' median and scaled MAD. Higher is more
+        abnormal for all three.
+    encoder_training : {"simultaneous", "post_hoc"}, default="simultaneous"
+        ``"simultaneous"``: the encoder is trained in the GAN's loop (the
+        paper). ``"post_hoc"``: the GAN is trained first, for the same
+        iterations, and the encoder afterwards on the frozen generator for as
+        many iterations (the baseline of the paper's contamination experiment).
+        The GAN is the same in both: the encoder draws its own random numbers.
+    betas : tuple of float, default=(0.0, 0.99)
+        Adam's betas, as in the official code; passed to ``optimizer`` when it
+        takes a ``betas`` argument.
+    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
+        Expected proportion of outliers in the training images; sets
+        ``threshold_`` (PyOD's convention). ``"auto"``: median + 3 robust
+        standard deviations of the training scores.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` for flattened ``(n, D)`` input.
+    channels_last : bool, default=None
+        Layout of 4-D input; ``None`` infers it when unambiguous.
+    max_epochs : int, default=30
+        Passes over the training images; one iteration per batch, so
+        ``max_epochs * ceil(n_samples / batch_size)`` iterations in all (the
+        paper's networks see 12 million images).
+    batch_size : int, default=64
+        Images per iteration, and per step when scoring.
+    lr : float, default=2e-4
+        Learning rate of all three networks.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        One optimizer over the three networks; each step updates one network.
+    callbacks : list of skorch callbacks, default=None
+        E.g. ``LRScheduler``; they run in both phases of ``"post_hoc"``.
+    device : str or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available; the device used is ``device_``.
+    verbose : int, default=0
+        Print the losses per epoch and a progress bar when > 0.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batch order, the GAN's and the encoder's latents.
+
+    Attributes
+    ----------
+    decision_scores_, threshold_, labels_, contamination_
+        As in PyOD: scores, threshold and labels of the training images.
+    latent_norm_median_, latent_norm_scale_ : float
+        Median and 1.4826 * MAD of ``||E(x)||`` over the training images.
+    residual_median_, residual_scale_ : float
+        The same for the residual score.
+    image_shape_ : tuple of int
+        ``(C, H, W)`` seen in ``fit``.
+    module_ : EncoderGANModule
+        The trained generator, critic and encoder.
+    net_ : skorch.NeuralNet
+        The skorch net that trained them.
+    history_ : skorch.History
+        Per epoch: ``train_loss`` (the encoder's cycle loss; the critic loss
+        in the GAN phase of ``"post_hoc"``), ``d_loss``, ``g_loss``, ``e_loss``,
+        ``gp`` and ``phase``. With ``"post_hoc"`` it holds the GAN's epochs,
+        then the encoder's.
+    device_ : str
+        Device used.
+
+    See Also
+    --------
+    skanomaly.ConvAutoEncoder : reconstruction-error baseline.
+
+    Notes
+    -----
+    Inference runs on chunks of exactly 16 images (the last one padded with
+    blank images), so that an image's score is bit-for-bit the same whichever
+    images share its batch: the sign-free scores subtract a median, which
+    would magnify the last-bit differences convolutions show across batch
+    sizes.
+
+    Images of any size from 8x8 work: they are mapped to [-1, 1] with the
+    per-channel range of the training images, padded with -1 to
+    ``base * 2**L`` (28x28 to 32x32) and cropped back; see
+    :func:`~skanomaly.detectors.encoder_gan.n_levels_for`.
+
+    References
+    ----------
+    A. Berg, J. Ahlberg, M. Felsberg. Unsupervised Learning of Anomaly
+    Detection from Contaminated Image Data using Simultaneous Encoder
+    Training. arXiv:1905.11034 (2019).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import EncoderGAN
+    >>> X = np.random.default_rng(0).random((16, 8, 8)).astype("float32")
+    >>> detector = EncoderGAN(n_filters=4, latent_dim=8, max_epochs=1,
+    ...                       random_state=0).fit(X)
+    >>> detector.decision_function(X).shape, detector.generate(3).shape
+    ((16,), (3, 1, 8, 8))
+    """
+
+    _logged_losses = ("d_loss", "g_loss", "e_loss", "gp")
+
+    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
+    benchmark_presets = {
+        "quick": dict(n_filters=4, latent_dim=16, max_epochs=2),
+        "full": dict(n_filters=8, latent_dim=128, batch_size=32, max_epochs=8, lr=2e-4),
+    }
+
+    _parameter_constraints = {
+        **BaseDeepDetector._parameter_constraints,
+        "n_filters": [Interval(numbers.Integral, 1, None, closed="left")],
+        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_critic": [Interval(numbers.Integral, 1, None, closed="left")],
+        "gp_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "drift_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "ema": [None, Interval(numbers.Real, 0, 1, closed="left")],
+        "score": [StrOptions(set(SCORES))],
+        "encoder_training": [StrOptions({"simultaneous", "post_hoc"})],
+        "betas": [tuple, list],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_filters=32,
+        latent_dim=128,
+        n_critic=1,
+        gp_weight=10.0,
+        drift_weight=1e-3,
+        ema=None,
+        score="latent_norm",
+        encoder_training="simultaneous",
+        betas=(0.0, 0.99),
+        contamination=0.1,
+        image_shape=None,
+        channels_last=None,
+        max_epochs=30,
+        batch_size=64,
+        lr=2e-4,
+        optimizer=torch.optim.Adam,
+        callbacks=None,
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_filters = n_filters
+        self.latent_dim = latent_dim
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+        self.drift_weight = drift_weight
+        self.ema = ema
+        self.score = score
+        self.encoder_training = encoder_training
+        self.betas = betas
+        self.contamination = contamination
+        self.image_shape = image_shape
+        self.channels_last = channels_last
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.callbacks = callbacks
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ---------------------------------------------------------------- fitting
+    def _check_params(self, image_shape):
+        if (
+            len(self.betas) != 2
+            or not all(
+                isinstance(b, numbers.Real) and not isinstance(b, bool)
+                for b in self.betas
+            )
+            or not all(0 <= b < 1 for b in self.betas)
+        ):
+            raise ValueError(
+                f"betas must be a pair (beta1, beta2) of floats in [0, 1); got "
+                f"{self.betas!r}."
+            )
+
+    def _build_module(self, image_shape):
+        return EncoderGANModule(
+            in_channels=image_shape[0],
+            image_size=image_shape[1:],
+            n_filters=self.n_filters,
+            latent_dim=self.latent_dim,
+            ema=self.ema,
+        )
+
+    def _optimizer_kwargs(self):
+        try:
+            takes_betas = "betas" in inspect.signature(self.optimizer).parameters
+        except (TypeError, ValueError):  # pragma: no cover - C-implemented callables
+            takes_betas = False
+        return {"optimizer__betas": tuple(self.betas)} if takes_betas else {}
+
+    def _fit_networks(self, X):
+        module = self._build_module(self.image_shape_)
+        module.set_input_range(X.min(axis=(0, 2, 3)), X.max(axis=(0, 2, 3)))
+        net = self._make_net(
+            module, len(X), net_class=_EncoderGANNet, **self._optimizer_kwargs()
+        )
+        net.n_critic = self.n_critic
+        net.gp_weight = self.gp_weight
+        net.drift_weight = self.drift_weight
+        net.gan_rng = torch.Generator(device=self.device_).manual_seed(self.rng_seed_)
+        net.encoder_rng = torch.Generator(device=self.device_).manual_seed(
+            self.rng_seed_ + 1
+        )
+        try:
+            if self.encoder_training == "simultaneous":
+                net.phase = "joint"
+                net.fit(X, None)
+            else:
+                net.phase = "gan"
+                net.fit(X, None)
+                net.phase = "encoder"
+                net.partial_fit(X, None, epochs=len(net.history))
+        finally:  # torch generators cannot be pickled
+            net.gan_rng = net.encoder_rng = None
+        self.net_ = net
+        self.module_ = net.module_
+
+    def _training_loss(self, module, X):  # pragma: no cover - see _EncoderGANNet
+        raise NotImplementedError("EncoderGAN trains in _EncoderGANNet.train_step.")
+
+    def _after_training(self, X):
+        stats = self._batched(X, self._norm_and_residual)
+        self.latent_norm_median_, self.latent_norm_scale_ = _robust_location_scale(
+            stats[:, 0]
+        )
+        self.residual_median_, self.residual_scale_ = _robust_location_scale(
+            stats[:, 1]
+        )
+
+    # ---------------------------------------------------------------- scoring
+    def _norm_and_residual(self, module, X, residual=True):
+        """``(n, 2)``: ``||E(x)||_2`` and the mean absolute residual (or NaN)."""
+        return _fixed_chunks(
+            lambda x: self._norm_and_residual_chunk(module, x, residual), X
+        )
+
+    @staticmethod
+    def _norm_and_residual_chunk(module, X, residual):
+        x_net = module.to_network(X)
+        code = module.encoder(x_net)
+        norm = code.norm(dim=1)
+        if not residual:
+            return torch.stack([norm, torch.full_like(norm, float("nan"))], dim=1)
+        error = (x_net - module.test_generator()(code)).abs().mean(dim=1)
+        error = crop_to(error, module.image_size).flatten(1).mean(dim=1)
+        return torch.stack([norm, error], dim=1)
+
+    def _score_columns(self, module, X, residual=True):
+        """``(n, 4)``: the scores of :data:`SCORES`, then the raw latent norm."""
+        stats = self._norm_and_residual(module, X, residual=residual)
+        norm, error = stats[:, 0], stats[:, 1]
+        latent = (norm - self.latent_norm_median_).abs() / self.latent_norm_scale_
+        combined = latent + (error - self.residual_median_) / self.residual_scale_
+        return torch.stack([latent, error, combined, norm], dim=1)
+
+    def _score_batch(self, module, X):
+        columns = self._score_columns(module, X, residual=self.score != "latent_norm")
+        return columns[:, SCORES.index(self.score)]
+
+    def _anomaly_map_batch(self, module, X):
+        return _fixed_chunks(module.residual_map, X)
+
+    def _reconstruct_batch(self, module, X):
+        return _fixed_chunks(module, X)
+
+    def all_scores(self, X):
+        """Every score option of one fitted detector, plus the raw latent norm.
+
+        ``decision_function(X)`` equals ``all_scores(X)[self.score]``; this
+        computes the encoding and the reconstruction once for all options,
+        for example to compare them without fitting three times.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        scores : dict of str to ndarray of shape (n_samples,)
+            ``"latent_norm"``, ``"residual"``, ``"combined"`` (higher = more
+            abnormal), and ``"latent_norm_raw"``, ``||E(x)||_2`` itself, whose
+            direction is not an anomaly score by itself.
+        """
+        X = self._check_images(X)
+        columns = self._batched(X, self._score_columns).astype(np.float64)
+        return dict(zip((*SCORES, "latent_norm_raw"), columns.T))
+
+    def encode(self, X):
+        """Latent codes ``E(x)`` of the images.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, latent_dim)
+        """
+        X = self._check_images(X)
+        return self._batched(X, lambda module, x: _fixed_chunks(module.encode, x))
+
+    def generate(self, n_samples, random_state=None):
+        """Images drawn from the generator, ``G(z)`` with ``z = 0.1 N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of images.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the latents.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, C, H, W)
+            In the range and size of the training images (channels first).
+        """
+        check_is_fitted(self, ["module_"])
+        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        rng = torch.Generator(device=self.device_).manual_seed(seed)
+        module = self.module_
+        module.eval()
+        images = []
+        with torch.inference_mode():
+            for start in range(0, n_samples, self.batch_size):
+                n = min(self.batch_size, n_samples - start)
+                z = module.sample_latent(n, generator=rng)
+                images.append(module.generate(z).float().cpu().numpy())
+        return np.concatenate(images, axis=0)
