@@ -20,7 +20,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
 from .datasets import load_digits, make_one_class_split
-from .detectors import ConvAutoEncoder, SelfSupervisedAE
+from .detectors import (
+    UTAD,
+    ConvAutoEncoder,
+    EncoderGAN,
+    InfoTheoreticAD,
+    SelfSupervisedAE,
+)
 from .preprocessing import ImageFlattener
 
 __all__ = ["build_parser", "demo_detectors", "main", "run_demo"]
@@ -38,10 +44,37 @@ def demo_detectors(random_state=0):
             device="cpu",
             random_state=random_state,
         ),
+        "EncoderGAN": EncoderGAN(
+            n_filters=8,
+            latent_dim=32,
+            max_epochs=15,
+            batch_size=16,
+            lr=1e-3,
+            device="cpu",
+            random_state=random_state,
+        ),
+        "InfoTheoreticAD": InfoTheoreticAD(
+            n_filters=16,
+            depth=2,
+            max_epochs=15,
+            batch_size=32,
+            device="cpu",
+            random_state=random_state,
+        ),
         "SelfSupervisedAE": SelfSupervisedAE(
             n_filters=16,
             depth=2,
             max_epochs=30,
+            batch_size=16,
+            smoothing_sigma=0.5,
+            device="cpu",
+            random_state=random_state,
+        ),
+        "UTAD": UTAD(
+            impression_filters=(8, 16),
+            impression_channels=4,
+            expert_dim=8,
+            max_epochs=20,
             batch_size=16,
             smoothing_sigma=0.5,
             device="cpu",
