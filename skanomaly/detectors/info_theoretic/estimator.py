@@ -199,12 +199,6 @@ class InfoTheoreticAD(BaseDeepDetector):
     #: Settings of ``skanomaly.benchmark`` for its quick and full presets (the
     #: full one is that of ``benchmarks/info_theoretic.py``).
     benchmark_presets = {
-        "quick": dict(n_filters=8, max_epochs=2),
-        "full": dict(n_filters=16, max_epochs=5),
-    }
-
-    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
-    benchmark_presets = {
         "quick": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
         "full": dict(n_filters=16, max_epochs=5),
     }
