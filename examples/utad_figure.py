@@ -6,10 +6,20 @@ defective test crops (defects from ``make_texture_defects``: scratches,
 blobs, pasted patches, stains) the figure shows
 
 * the input;
-* the impression of the first stage (IE-Net): coarse, with no defect;
+* the impression of the first stage (IE-Net): coarse, and by design without
+  the defect;
 * the reconstruction of the second stage (Expert-Net): the impression's
-  content with the input's global detail code, so finer, still with no defect;
+  content with the input's global detail code, meant to be finer and still
+  without the defect;
 * the anomaly map, and the true defect mask.
+
+Read it critically: at this small budget (seed 0, one torch thread) the
+scratch still shows, blurred, in both the impression and the reconstruction,
+the map lights up the normal mortar lines of the brick wall as much as the
+stains, and a defect-free crop scores higher than three of the four defective
+ones.
+This is what the benchmark measures too (``docs/utad.md``): at CPU budgets
+the second stage does not improve on the first.
 
 Usage: ``python examples/utad_figure.py [output.png]`` (default
 ``utad_figure.png`` in the current directory). About a minute on a laptop CPU.
