@@ -167,7 +167,9 @@ def report(results, args, models, wall):
         ),
         "Per-job results (every class and seed): "
         "[fashion_mnist.csv](benchmarks/fashion_mnist.csv). Peak memory is the "
-        "increase of the process's resident memory during a job.",
+        "increase of the process's resident memory during a job; with jobs run "
+        "one after another in one process, memory an earlier job already "
+        "reserved does not count again, so it is a lower bound.",
         "",
         "## Other reports",
         "",

@@ -1001,6 +1001,8 @@ class BenchmarkResults:
         width = 0.8 / len(detectors)
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(classes) + 2), 4))
         x = np.arange(len(classes))
+        # Up to 20 distinguishable colours (the default cycle repeats after 10).
+        palette = plt.get_cmap("tab20" if len(detectors) > 10 else "tab10")
         for i, det in enumerate(detectors):
             means, stds = [], []
             for c in classes:
@@ -1009,16 +1011,25 @@ class BenchmarkResults:
                 ]
                 means.append(np.mean(v) if v else np.nan)
                 stds.append(np.std(v, ddof=1) if len(v) > 1 else 0.0)
-            ax.bar(x + i * width, means, width, yerr=stds, label=det, capsize=2)
+            ax.bar(
+                x + i * width,
+                means,
+                width,
+                yerr=stds,
+                label=det,
+                capsize=2,
+                color=palette(i % palette.N),
+            )
         ax.set_xticks(x + 0.4 - width / 2)
         ax.set_xticklabels([str(c) for c in classes])
         ax.set_xlabel("normal class")
         ax.set_ylabel(_METRIC_NAMES.get(metric, metric))
         low = np.nanmin([r[metric] for r in self.records if r.get(metric) is not None])
         ax.set_ylim(max(0.0, low - 0.05), 1.0)
-        ax.legend(fontsize=7, ncol=2)
+        # Beside the axes, so that it never hides a bar.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
 
     def plot_gallery(self, path):
