@@ -10,6 +10,7 @@ import skorch
 import torch
 
 import skanomaly
+from skanomaly.benchmark import _markdown
 
 
 def environment_lines(command, wall_seconds):
@@ -28,6 +29,5 @@ def environment_lines(command, wall_seconds):
 
 def markdown_table(header, rows):
     """A Markdown table from a header and rows of already formatted cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    cells = [[str(cell) for cell in row] for row in rows]
+    return _markdown(list(header), cells).rstrip("\n")
