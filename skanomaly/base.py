@@ -105,6 +105,46 @@ def _resolve_device(device):
         ) from exc
 
 
+def knn_scores(
+    queries, reference, n_neighbors, distance, batch_size, leave_out_self=False
+):
+    """Mean distance of each query to its ``n_neighbors`` nearest reference rows.
+
+    Parameters
+    ----------
+    queries, reference : torch.Tensor of shape (n, d) and (m, d)
+    n_neighbors : int
+    distance : callable
+        ``distance(block, reference)`` returns the ``(len(block), m)`` distances.
+    batch_size : int
+        Queries per block, so that at most ``batch_size * m`` distances are held.
+    leave_out_self : bool, default=False
+        The queries are the reference itself (training scores): each row is
+        left out of its own neighbours, as PyOD's KNN does for
+        ``decision_scores_``, so that ``threshold_`` is not set by zero
+        self-distances.
+
+    Returns
+    -------
+    scores : torch.Tensor of shape (n,)
+    """
+    k = min(n_neighbors, len(reference) - int(leave_out_self))
+    if k < 1:
+        raise ValueError(
+            f"k-NN scores need at least {1 + int(leave_out_self)} reference "
+            f"sample(s); got {len(reference)}."
+        )
+    scores = []
+    for start in range(0, len(queries), batch_size):
+        block = queries[start : start + batch_size]
+        distances = distance(block, reference)
+        if leave_out_self:
+            rows = torch.arange(len(block), device=distances.device)
+            distances[rows, start + rows] = float("inf")
+        scores.append(distances.topk(k, dim=1, largest=False).values.mean(dim=1))
+    return torch.cat(scores)
+
+
 class BaseDeepDetector(BaseDetector):
     """Base class for skanomaly's deep image anomaly detectors.
 
@@ -261,9 +301,18 @@ class BaseDeepDetector(BaseDetector):
             with torch.inference_mode():
                 self._after_training(X)
         self.history_ = self.net_.history
-        self.decision_scores_ = self._scores(X)
+        self.decision_scores_ = self._training_scores(X)
         self._process_decision_scores()
         return self
+
+    def _training_scores(self, X):
+        """Scores of the training images, from which ``threshold_`` is set.
+
+        The scores of ``decision_function`` by default; a score that compares
+        an image with stored training data (k-NN) leaves each training image
+        out of its own comparison.
+        """
+        return self._scores(X)
 
     def _fit_networks(self, X):
         """Build and train the network(s); sets ``net_`` and ``module_``.

@@ -235,6 +235,12 @@ def test_score_options():
     np.testing.assert_allclose(detector.decision_function(Y), expected, rtol=1e-4)
     fitted = make_detector(UTAD, score="latent_knn", **TINY).fit(X)
     assert np.isfinite(fitted.decision_scores_).all()
+    # training scores leave each image out of its own neighbours (PyOD's KNN)
+    own = fitted.latent_mean(X)
+    distances = np.linalg.norm(own[:, None] - own[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    expected = np.sort(distances, axis=1)[:, : fitted.n_neighbors].mean(axis=1)
+    np.testing.assert_allclose(fitted.decision_scores_, expected, rtol=1e-4)
     # the released code's renormalization of the Expert-Net outputs, as an option
     detector.set_params(score="max", renormalize=True)
     renormalized = detector.anomaly_map(Y)

@@ -8,7 +8,7 @@ import torch
 from sklearn.covariance import ledoit_wolf_shrinkage
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ...base import BaseDeepDetector
+from ...base import BaseDeepDetector, knn_scores
 from .augment import AUGMENTATIONS, augment
 from .loss import (
     compactness_entropy,
@@ -403,52 +403,30 @@ class InfoTheoreticAD(BaseDeepDetector):
         shrunk += 1e-10 * max(target, 1.0) * identity
         self.precision_ = np.linalg.pinv(shrunk, hermitian=True)
 
-    def fit(self, X, y=None):
-        """Train the detector on images assumed to be (mostly) normal.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor
-            Training images: ``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``
-            or flattened ``(n, D)`` with ``image_shape``. ``uint8`` is scaled
-            to [0, 1]; floats are used as given.
-        y : Ignored
-            Not used; present for API consistency (unsupervised training).
-
-        Returns
-        -------
-        self : object
-            The fitted detector.
-        """
-        super().fit(X, y)
-        if self.score == "knn":
-            # each training image is its own nearest neighbour: leave it out,
-            # as PyOD's KNN does, so that threshold_ means something
-            self.decision_scores_ = self._knn_train_scores()
-            self._process_decision_scores()
-        return self
-
     # ---------------------------------------------------------------- scoring
-    def _knn_train_scores(self):
-        """k-NN scores of the training codes, each left out of its neighbours."""
-        train, k = self.train_codes_, self.n_neighbors
-        scores = np.empty(len(train))
-        for start in range(0, len(train), self.batch_size):
-            block = train[start : start + self.batch_size]
-            distances = 1.0 - block @ train.T
-            rows = np.arange(len(block))
-            distances[rows, start + rows] = np.inf
-            nearest = np.partition(distances, k - 1, axis=1)[:, :k]
-            scores[start : start + len(block)] = nearest.mean(axis=1)
-        return scores
+    def _training_scores(self, X):
+        if self.score != "knn":
+            return super()._training_scores(X)
+        # each training image is its own nearest neighbour: leave it out, as
+        # PyOD's KNN does, so that threshold_ means something
+        train = torch.as_tensor(self.train_codes_)
+        scores = knn_scores(
+            train,
+            train,
+            self.n_neighbors,
+            _cosine_distance,
+            self.batch_size,
+            leave_out_self=True,
+        )
+        return scores.numpy()
 
     def _score_batch(self, module, X):
         reps = _encode(module, X)
         if self.score == "knn":
             train = torch.as_tensor(self.train_codes_, device=reps.device)
-            distances = 1.0 - reps @ train.T
-            k = self.n_neighbors
-            return distances.topk(k, dim=1, largest=False).values.mean(dim=1)
+            return knn_scores(
+                reps, train, self.n_neighbors, _cosine_distance, len(reps)
+            )
         location = torch.as_tensor(self.location_, device=reps.device)
         precision = torch.as_tensor(self.precision_, device=reps.device)
         centred = reps - location
@@ -475,3 +453,8 @@ class InfoTheoreticAD(BaseDeepDetector):
 def _encode(module, X):
     """Codes of a batch with the (float64, after training) module."""
     return module(X.to(next(module.parameters()).dtype))
+
+
+def _cosine_distance(a, b):
+    """``1 - cos`` between rows of unit-norm codes."""
+    return 1.0 - a @ b.T

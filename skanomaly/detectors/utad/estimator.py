@@ -6,13 +6,18 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
+from ...base import (
+    AnomalyMapMixin,
+    BaseDeepDetector,
+    ReconstructionMixin,
+    knn_scores,
+)
 from .._torch_utils import pad_to_multiple
 from ..self_supervised_ae.corruption import gaussian_blur
 from .expert_net import ExpertGenerator, ExpertNet
 from .impression_net import ImpressionNet
 from .losses import ImpressionTrainer, expert_loss, impression_loss
-from .torch_model import UTADModule
+from .torch_model import UTADModule, euclidean
 
 __all__ = ["UTAD"]
 
@@ -470,6 +475,23 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             self.module_.train_latents = torch.tensor(latents, device=self.device_)
 
     # ---------------------------------------------------------------- scoring
+    def _training_scores(self, X):
+        if self.score != "latent_knn":
+            return super()._training_scores(X)
+        # each training latent is its own nearest neighbour: leave it out, as
+        # PyOD's KNN does, so that threshold_ means something
+        latents = self.module_.train_latents
+        with torch.inference_mode():
+            scores = knn_scores(
+                latents,
+                latents,
+                self.n_neighbors,
+                euclidean,
+                self.batch_size,
+                leave_out_self=True,
+            )
+        return scores.float().cpu().numpy().astype(np.float64)
+
     def _check_stages(self):
         if self.stages not in (1, 2):
             raise ValueError(f"stages must be 1 or 2; got {self.stages!r}.")

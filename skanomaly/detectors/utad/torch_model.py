@@ -35,12 +35,18 @@ every output is cropped back to the input's size.
 import torch
 from torch import nn
 
+from ...base import knn_scores
 from .._torch_utils import crop_to, pad_to_multiple
 
 __all__ = ["UTADModule", "grey", "match_range", "squared_residual"]
 
 #: Luma weights of the released code for RGB images.
 _RGB_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def euclidean(a, b):
+    """Euclidean distances between the rows of ``a`` and of ``b``, exactly."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def grey(x):
@@ -232,10 +238,6 @@ class UTADModule(nn.Module):
         """Mean distance of ``mu(x)`` to its nearest training latents, ``(n,)``."""
         if len(self.train_latents) == 0:
             raise ValueError("No training latents stored; fit the detector first.")
-        distances = torch.cdist(
-            self.latent_mean(x),
-            self.train_latents,
-            compute_mode="donot_use_mm_for_euclid_dist",
+        return knn_scores(
+            self.latent_mean(x), self.train_latents, n_neighbors, euclidean, len(x)
         )
-        k = min(n_neighbors, distances.shape[1])
-        return distances.topk(k, dim=1, largest=False).values.mean(dim=1)
