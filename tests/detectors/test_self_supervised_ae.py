@@ -14,6 +14,7 @@ from skanomaly.detectors.self_supervised_ae import (
     gaussian_blur,
     random_masks,
 )
+from skanomaly.metrics import pixel_roc_auc
 
 
 def _generator(seed=0):
@@ -123,7 +124,16 @@ def _squares_task(seed=0):
 
 
 def test_planted_defect_is_repaired_and_ranks_first():
-    """Check that a defect is repaired better than by a plain AE, and ranks first."""
+    """Check that a defect is repaired, ranks first, and beats an AE at localizing.
+
+    The plain autoencoder's bottleneck also fails to reproduce the defect, so
+    how far either reconstruction lands from the clean image inside the
+    defect is close (and its order changed with the thread count). What
+    separates them holds with a wide margin on every seed and thread count
+    tried: the repairing network keeps normal content (half the plain
+    autoencoder's error on clean images), so its map localizes the defect
+    (pixel ROC AUC 0.99 against 0.94-0.96).
+    """
     train, clean, test, y, masks = _squares_task()
     settings = dict(max_epochs=100, batch_size=16, device="cpu", random_state=0)
     ssae = SelfSupervisedAE(n_filters=8, depth=2, **settings).fit(train)
@@ -132,13 +142,17 @@ def test_planted_defect_is_repaired_and_ranks_first():
     assert roc_auc_score(y, scores) > 0.95
     assert np.argmax(scores) < 20
 
+    clean_error_ssae = np.abs(ssae.reconstruct(clean)[:, 0] - clean).mean()
+    clean_error_plain = np.abs(plain.reconstruct(clean)[:, 0] - clean).mean()
+    assert clean_error_ssae < 0.75 * clean_error_plain
+    localization_ssae = pixel_roc_auc(masks, ssae.anomaly_map(test))
+    localization_plain = pixel_roc_auc(masks, plain.anomaly_map(test))
+    assert localization_ssae > localization_plain + 0.02
+
     inside = masks[:20]
     repaired = ssae.reconstruct(test[:20])[:, 0]
-    plain_rec = plain.reconstruct(test[:20])[:, 0]
     error_repaired = np.abs(repaired - clean[:20])[inside].mean()
-    error_plain = np.abs(plain_rec - clean[:20])[inside].mean()
-    assert error_repaired < error_plain
-    # and the repair is real: closer to the clean stripes than the defect was
+    # the repair is real: closer to the clean stripes than the defect was
     assert error_repaired < 0.5 * np.abs(test[:20] - clean[:20])[inside].mean()
     maps = ssae.anomaly_map(test[:20])
     assert maps[inside].mean() > 3 * maps[~inside].mean()
