@@ -168,7 +168,9 @@ class BaseDeepDetector(BaseDetector):
         ],
         "image_shape": [None, tuple, list],
         "channels_last": [None, "boolean"],
-        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        # 0 leaves the network at its initial weights: the untrained-network
+        # ablation, scored the same way as the trained detector
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "optimizer": [HasMethods(["step", "zero_grad"])],
@@ -326,18 +328,31 @@ class BaseDeepDetector(BaseDetector):
         self.module_ = self.net_.module_
 
     # ---------------------------------------------------------------- scoring
-    def _batched(self, X, fn):
-        """Apply ``fn(module, batch)`` to ``X`` in batches, in eval mode.
+    #: Images per inference chunk. Every chunk the network sees at inference
+    #: has exactly this many images (the last one is padded with copies of
+    #: its last image, whose outputs are dropped): convolution kernels are
+    #: chosen per input shape and round differently, so with one shape an
+    #: image's outputs are the same, bit for bit, whichever and however many
+    #: images are scored with it.
+    _inference_chunk = 32
 
-        Returns the per-batch outputs concatenated as a numpy array.
+    def _batched(self, X, fn):
+        """Apply ``fn(module, chunk)`` to ``X`` in fixed-size chunks, in eval mode.
+
+        Returns the per-chunk outputs concatenated as a numpy array.
         """
         module = self.module_
         module.eval()
+        size = self._inference_chunk
         outputs = []
         with torch.inference_mode():
-            for start in range(0, len(X), self.batch_size):
-                batch = torch.from_numpy(X[start : start + self.batch_size])
-                out = fn(module, batch.to(self.device_))
+            for start in range(0, len(X), size):
+                chunk = torch.from_numpy(X[start : start + size])
+                n = len(chunk)
+                if n < size:
+                    pad = chunk[-1:].expand(size - n, *chunk.shape[1:])
+                    chunk = torch.cat([chunk, pad])
+                out = fn(module, chunk.to(self.device_))[:n]
                 outputs.append(out.detach().float().cpu().numpy())
         return np.concatenate(outputs, axis=0)
 

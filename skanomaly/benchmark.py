@@ -53,6 +53,7 @@ from .preprocessing import ImageFlattener
 __all__ = [
     "DATASETS",
     "PRESETS",
+    "UNTRAINED_SUFFIX",
     "BenchmarkResults",
     "available_detectors",
     "load_task",
@@ -68,8 +69,15 @@ DATASETS = {
     "mvtec": None,  # the categories found under data_path
 }
 
-#: The detector settings a run can use: small and fast, or the reported ones.
-PRESETS = ("quick", "full")
+#: The detector settings a run can use: small and fast ("quick"), those of the
+#: 500-image report ("full"), or the detectors' own defaults ("default", the
+#: settings of the standard protocol).
+PRESETS = ("quick", "full", "default")
+
+#: Suffix of a deep detector's name that gives the same network left at its
+#: initial weights (``max_epochs=0``), scored the same way: the
+#: untrained-network ablation.
+UNTRAINED_SUFFIX = "-untrained"
 
 #: Default (training images, test images) per data set; None keeps them all.
 _DEFAULT_SIZES = {
@@ -134,6 +142,11 @@ def available_detectors():
     for name, cls in _deep_detectors().items():
         summary = (cls.__doc__ or "").strip().splitlines()
         names[name] = summary[0] if summary else "skanomaly deep detector"
+    for name in _deep_detectors():
+        names[name + UNTRAINED_SUFFIX] = (
+            f"{name}'s network at its initial weights (max_epochs=0), scored "
+            "the same way: the untrained-network ablation"
+        )
     for name, (_, cls, _) in _PYOD.items():
         names[name] = f"PyOD {cls} on flattened pixels"
     for name, (_, cls, _) in _SKLEARN.items():
@@ -158,9 +171,12 @@ def make_detector(name, *, preset="quick", random_state=0, device="cpu"):
     ----------
     name : str
         One of :func:`available_detectors`.
-    preset : {"quick", "full"}, default="quick"
+    preset : {"quick", "full", "default"}, default="quick"
         "quick": small networks and few epochs, for smoke runs; "full": the
-        settings of the reported benchmark. Only deep detectors differ.
+        settings of the 500-image benchmark; "default": the detector's own
+        defaults (the standard protocol). Only deep detectors differ. A deep
+        detector's name followed by ``"-untrained"`` gives the same detector
+        with ``max_epochs=0``: its network at its initial weights.
     random_state : int, default=0
         Seed of the detector (where it has one).
     device : str, default="cpu"
@@ -174,6 +190,14 @@ def make_detector(name, *, preset="quick", random_state=0, device="cpu"):
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}")
     deep = _deep_detectors()
+    if name.endswith(UNTRAINED_SUFFIX) and name[: -len(UNTRAINED_SUFFIX)] in deep:
+        detector = make_detector(
+            name[: -len(UNTRAINED_SUFFIX)],
+            preset=preset,
+            random_state=random_state,
+            device=device,
+        )
+        return detector.set_params(max_epochs=0)
     if name in deep:
         cls = deep[name]
         params = dict(getattr(cls, "benchmark_presets", {}).get(preset, {}))
@@ -646,6 +670,7 @@ def run_benchmark(
     device="cpu",
     gallery=False,
     verbose=True,
+    cached_only=False,
 ):
     """Run detectors over the classes and seeds of a data set.
 
@@ -670,7 +695,7 @@ def run_benchmark(
         Normal classes to run; None runs all of the data set's classes.
     seeds : list of int, default=(0,)
         One job per seed: seeds the training subsample and the detector.
-    preset : {"quick", "full"}, default="quick"
+    preset : {"quick", "full", "default"}, default="quick"
         Settings of detectors given by name (see :func:`make_detector`).
     contamination : float, default=0.0
         Fraction of anomalies in the training sets (see :func:`load_task`).
@@ -693,6 +718,9 @@ def run_benchmark(
         :meth:`BenchmarkResults.plot_gallery`.
     verbose : bool, default=True
         Show a progress bar on stderr.
+    cached_only : bool, default=False
+        Run nothing: return only the jobs already finished in ``cache_dir``
+        (a report of a run still in progress, or stopped early).
 
     Returns
     -------
@@ -736,6 +764,8 @@ def run_benchmark(
                     path = cache / (
                         f"{_slug(name)}-{_slug(dataset)}-{_slug(c)}-s{seed}-{key}.json"
                     )
+                if cached_only and (path is None or not path.exists()):
+                    continue
                 jobs.append((path, name, estimator, task_kwargs, threads, gallery))
 
     records = [None] * len(jobs)

@@ -285,9 +285,10 @@ def _add_benchmark_parser(commands):
     )
     bench.add_argument(
         "--preset",
-        choices=["quick", "full"],
+        choices=["quick", "full", "default"],
         default="quick",
-        help="deep detectors' settings: quick (smoke run) or full (default: quick)",
+        help="deep detectors' settings: quick (smoke run), full (the 500-image "
+        "report) or default (the detectors' defaults; default: quick)",
     )
     bench.add_argument(
         "--contamination",

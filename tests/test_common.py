@@ -145,6 +145,35 @@ def test_scores_do_not_depend_on_batching(detector_class, images):
     )
 
 
+def test_max_epochs_zero_scores_the_untrained_network(detector_class, images):
+    """Check that max_epochs=0 fits no epoch and scores the initial network.
+
+    This is the untrained-network ablation of the benchmark: the same module
+    and the same score, with the weights it was initialised with.
+    """
+    untrained = make_detector(detector_class, max_epochs=0).fit(images)
+    assert len(untrained.history_) == 0
+    scores = untrained.decision_function(images)
+    assert scores.shape == (len(images),) and np.all(np.isfinite(scores))
+    assert np.isfinite(untrained.threshold_)
+    trained = make_detector(detector_class).fit(images)
+    initial = make_detector(detector_class, max_epochs=0).fit(images)
+    for before, _, kept in zip(
+        untrained.module_.state_dict().values(),
+        trained.module_.state_dict().values(),
+        initial.module_.state_dict().values(),
+    ):
+        torch.testing.assert_close(before, kept)
+    changed = [
+        not torch.equal(before.float(), after.float())
+        for before, after in zip(
+            untrained.module_.state_dict().values(),
+            trained.module_.state_dict().values(),
+        )
+    ]
+    assert any(changed)
+
+
 def test_input_is_not_modified(detector_class, images):
     """Check that fit and scoring leave the caller's arrays and tensors untouched."""
     X = (images * 255).astype(np.uint8)
@@ -300,7 +329,7 @@ def test_not_fitted_error(detector_class, images):
         {"contamination": 0.7},
         {"contamination": 0.0},
         {"contamination": "half"},
-        {"max_epochs": 0},
+        {"max_epochs": -1},
         {"batch_size": -1},
         {"lr": 0},
         {"device": "gpu-please"},

@@ -18,6 +18,8 @@ from skanomaly.detectors.info_theoretic import (
     gaussian_entropy,
     infonce_bound,
     reconstruction_bound,
+    transform,
+    transformation_bound,
 )
 
 FAST = dict(n_filters=4, depth=2, projection_dim=4, device="cpu", random_state=0)
@@ -72,6 +74,32 @@ def test_infonce_bound_is_at_most_log_2b_minus_1():
     assert matched > math.log(63) - 0.1
     other = torch.nn.functional.normalize(torch.randn(32, 16, generator=_generator(1)))
     assert infonce_bound(z, other, temperature=0.05).item() < 0.5 * math.log(63)
+
+
+def test_transformation_bound_is_log_k_minus_cross_entropy():
+    """Check the I(T; Z) bound: log 4 for a sure critic, 0 for a uniform one."""
+    labels = torch.arange(4).repeat(8)
+    sure = 50.0 * torch.nn.functional.one_hot(labels, 4).float()
+    assert transformation_bound(sure, labels).item() == pytest.approx(math.log(4))
+    uniform = torch.zeros(32, 4)
+    assert transformation_bound(uniform, labels).item() == pytest.approx(0, abs=1e-6)
+    wrong = sure.roll(1, dims=1)
+    assert transformation_bound(wrong, labels).item() < 0
+
+
+def test_transform_rotates_square_and_flips_other_images():
+    """Check the four transformations: quarter turns, or flips when not square."""
+    x = torch.arange(2 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)
+    for k in range(4):
+        expected = np.rot90(x.numpy(), k, axes=(2, 3))
+        np.testing.assert_array_equal(transform(x, k).numpy(), expected)
+    tall = torch.rand(2, 1, 4, 3)
+    assert torch.equal(transform(tall, 0), tall)
+    assert torch.equal(transform(tall, 1), tall.flip(-1))
+    assert torch.equal(transform(tall, 2), tall.flip(-2, -1))
+    assert torch.equal(transform(tall, 3), tall.flip(-2))
+    with pytest.raises(ValueError, match="index"):
+        transform(x, 4)
 
 
 def test_reconstruction_bound_is_a_gaussian_log_likelihood():
@@ -141,7 +169,7 @@ def test_module_shapes(size):
 def test_training_logs_both_terms_and_a_nonnegative_loss():
     """Check that history_ holds finite mi_bound and entropy, and loss >= 0."""
     X = _stripes(48)
-    for estimator in ("infonce", "reconstruction"):
+    for estimator in ("rotation", "infonce", "reconstruction"):
         for entropy in ("gaussian", "compactness"):
             detector = InfoTheoreticAD(
                 mi_estimator=estimator,
@@ -157,7 +185,7 @@ def test_training_logs_both_terms_and_a_nonnegative_loss():
             assert min(history[:, "entropy"]) >= entropy_floor(8) - 1e-4
 
 
-@pytest.mark.parametrize("estimator", ["infonce", "reconstruction"])
+@pytest.mark.parametrize("estimator", ["rotation", "infonce", "reconstruction"])
 def test_mi_bound_increases_during_training(estimator):
     """Check that the logged I(X; Z) bound is finite and grows during training."""
     X = _stripes(96)
@@ -173,12 +201,20 @@ def test_mi_bound_increases_during_training(estimator):
     assert bound[-1] > bound[0] + 0.1
     if estimator == "infonce":
         assert bound[-1] <= math.log(2 * 32 - 1)
+    if estimator == "rotation":
+        assert bound[-1] <= math.log(4)
 
 
 def test_entropy_of_training_codes_decreases_with_beta():
-    """Check that beta > 0 lowers H(Z) of the training codes against beta = 0."""
+    """Check that beta > 0 lowers H(Z) of the training codes against beta = 0.
+
+    With InfoNCE, whose uniformity term spreads the codes, so that the two
+    terms pull against each other.
+    """
     X = _stripes(96)
-    settings = dict(max_epochs=8, batch_size=32, **{**FAST, "n_filters": 8})
+    settings = dict(
+        mi_estimator="infonce", max_epochs=8, batch_size=32, **{**FAST, "n_filters": 8}
+    )
     plain = InfoTheoreticAD(beta=0.0, **settings).fit(X)
     penalized = InfoTheoreticAD(beta=1.0, **settings).fit(X)
     h_plain = gaussian_entropy(torch.from_numpy(plain.encode(X))).item()
@@ -192,22 +228,31 @@ def test_entropy_of_training_codes_decreases_with_beta():
 
 
 def test_mahalanobis_score_is_the_documented_distance():
-    """Check the score against the shrunk covariance of the training codes."""
+    """Check the score: the sum over the four rotations of the Mahalanobis distance.
+
+    Each rotation has its Gaussian, with a shrunk covariance, fitted on the
+    codes of the training images turned by that rotation.
+    """
     X = _stripes(40)
     detector = InfoTheoreticAD(max_epochs=1, shrinkage=0.3, **FAST).fit(X)
-    codes = detector.encode(X).astype(np.float64)  # float32, like every output
-    np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 1.0, rtol=1e-6)
-    mean = codes.mean(axis=0)
-    covariance = np.cov(codes, rowvar=False)
-    d = len(mean)
-    shrunk = 0.7 * covariance + 0.3 * np.trace(covariance) / d * np.eye(d)
-    centred = codes - mean
-    expected = np.einsum("ij,jk,ik->i", centred, np.linalg.inv(shrunk), centred)
-    # the detector scores float64 codes: float32 round-off, magnified
-    np.testing.assert_allclose(detector.decision_scores_, expected, rtol=1e-3)
+    expected = np.zeros(len(X))
+    for k in range(4):
+        codes = detector.encode(np.rot90(X, k, axes=(1, 2))).astype(np.float64)
+        np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 1.0, rtol=1e-6)
+        mean = codes.mean(axis=0)
+        covariance = np.cov(codes, rowvar=False, bias=True)
+        d = len(mean)
+        shrunk = 0.7 * covariance + 0.3 * np.trace(covariance) / d * np.eye(d)
+        centred = codes - mean
+        expected += np.einsum("ij,jk,ik->i", centred, np.linalg.inv(shrunk), centred)
+    np.testing.assert_allclose(detector.decision_scores_, expected, rtol=1e-4)
+    assert detector.location_.shape == (4, d)
     assert detector.shrinkage_ == 0.3
     auto = InfoTheoreticAD(max_epochs=1, **FAST).fit(X)
     assert 0 <= auto.shrinkage_ <= 1
+    # one Gaussian for the other bounds
+    infonce = InfoTheoreticAD(mi_estimator="infonce", max_epochs=1, **FAST).fit(X)
+    assert infonce.location_.shape == (1, d)
 
 
 def test_knn_score_leaves_training_images_out_of_their_own_neighbours():
@@ -255,7 +300,9 @@ def test_parameter_errors_name_the_parameter():
     X = _stripes(16)
     for params, name in [
         ({"augmentations": ("rotate90",)}, "augmentations"),
-        ({"augmentations": ()}, "augmentations"),
+        ({"mi_estimator": "infonce", "augmentations": ()}, "augmentations"),
+        ({"augmentations": "all"}, "augmentations"),
+        ({"batch_size": 2}, "batch_size"),
         ({"crop_scale": (0.9, 0.5)}, "crop_scale"),
         ({"crop_scale": (0.0, 1.0)}, "crop_scale"),
         ({"mi_estimator": "mine"}, "mi_estimator"),

@@ -18,27 +18,8 @@ __all__ = ["EncoderGAN"]
 
 _MAD_TO_STD = 1.4826
 
-#: Inference runs on chunks of exactly this many images, the last one padded
-#: with blank images: convolutions give results that differ in the last bits
-#: with the batch size, and the sign-free scores subtract the median norm,
-#: which would magnify those differences. With one chunk shape, an image's
-#: score is the same whichever images share its batch.
-SCORING_CHUNK = 16
-
 #: The values of ``score``; :meth:`EncoderGAN.all_scores` returns each.
 SCORES = ("latent_norm", "residual", "combined")
-
-
-def _fixed_chunks(fn, X, size=SCORING_CHUNK):
-    """``fn(X)`` computed on chunks of exactly ``size`` images (zero-padded)."""
-    outputs = []
-    for start in range(0, len(X), size):
-        chunk = X[start : start + size]
-        n = len(chunk)
-        if n < size:
-            chunk = torch.cat([chunk, chunk.new_zeros(size - n, *chunk.shape[1:])])
-        outputs.append(fn(chunk)[:n])
-    return torch.cat(outputs)
 
 
 def _robust_location_scale(values):
@@ -337,12 +318,6 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     # ---------------------------------------------------------------- scoring
     def _norm_and_residual(self, module, X, residual=True):
         """``(n, 2)``: ``||E(x)||_2`` and the mean absolute residual (or NaN)."""
-        return _fixed_chunks(
-            lambda x: self._norm_and_residual_chunk(module, x, residual), X
-        )
-
-    @staticmethod
-    def _norm_and_residual_chunk(module, X, residual):
         x_net = module.to_network(X)
         code = module.encoder(x_net)
         norm = code.norm(dim=1)
@@ -365,10 +340,10 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         return columns[:, SCORES.index(self.score)]
 
     def _anomaly_map_batch(self, module, X):
-        return _fixed_chunks(module.residual_map, X)
+        return module.residual_map(X)
 
     def _reconstruct_batch(self, module, X):
-        return _fixed_chunks(module, X)
+        return module(X)
 
     def all_scores(self, X):
         """Every score option of one fitted detector, plus the raw latent norm.
@@ -406,7 +381,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         codes : ndarray of shape (n_samples, latent_dim)
         """
         X = self._check_images(X)
-        return self._batched(X, lambda module, x: _fixed_chunks(module.encode, x))
+        return self._batched(X, lambda module, x: module.encode(x))
 
     def generate(self, n_samples, random_state=None):
         """Images drawn from the generator, ``G(z)`` with ``z = 0.1 N(0, I)``.

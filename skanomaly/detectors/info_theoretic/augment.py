@@ -11,10 +11,41 @@ import math
 import torch
 from torch.nn import functional as F
 
-__all__ = ["AUGMENTATIONS", "augment"]
+__all__ = ["AUGMENTATIONS", "N_TRANSFORMS", "augment", "transform"]
 
 #: Names accepted in ``augmentations``.
 AUGMENTATIONS = ("crop", "affine", "flip", "jitter", "noise")
+
+
+#: Number of transformations :func:`transform` applies.
+N_TRANSFORMS = 4
+
+
+def transform(x, index):
+    """Apply transformation ``index`` (0 to 3) to every image of ``x``.
+
+    Square images are rotated by ``index * 90`` degrees (counter-clockwise);
+    images that are not square, which a quarter turn would reshape, get the
+    other shape-preserving members of the same group: 0 identity, 1
+    horizontal flip, 2 rotation by 180 degrees, 3 vertical flip. Transformation
+    0 is always the identity.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, C, H, W)
+    index : int
+        In ``range(N_TRANSFORMS)``.
+
+    Returns
+    -------
+    transformed : torch.Tensor of shape (n, C, H, W)
+    """
+    if not 0 <= index < N_TRANSFORMS:
+        raise ValueError(f"index must be in [0, {N_TRANSFORMS}); got {index!r}")
+    if x.shape[-2] == x.shape[-1]:
+        return torch.rot90(x, index, dims=(-2, -1))
+    flips = {0: (), 1: (-1,), 2: (-2, -1), 3: (-2,)}[index]
+    return torch.flip(x, flips) if flips else x
 
 
 def _uniform(shape, low, high, generator, device):

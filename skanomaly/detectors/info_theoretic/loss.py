@@ -7,6 +7,10 @@ between images and representations against the entropy ``H(Z)`` of the
 representations of normal data. Their concrete estimators could not be
 consulted; the ones below are this library's instantiation:
 
+* :func:`transformation_bound`: the lower bound ``I(T; Z) >= H(T) - CE`` of a
+  transformation-prediction task (here the four rotations by multiples of 90
+  degrees), which is also a lower bound on the information that ``Z`` keeps
+  about the transformed image (data processing: ``T -> X -> Z``);
 * :func:`infonce_bound`: the InfoNCE lower bound on ``I(X; Z)`` from two
   augmented views (van den Oord et al., 2018; NT-Xent of SimCLR);
 * :func:`reconstruction_bound`: the Barber-Agakov lower bound
@@ -30,6 +34,7 @@ __all__ = [
     "gaussian_entropy",
     "infonce_bound",
     "reconstruction_bound",
+    "transformation_bound",
 ]
 
 
@@ -58,6 +63,32 @@ def infonce_bound(z1, z2, temperature=0.2):
     logits = logits.masked_fill(self_mask, float("-inf"))
     positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return math.log(2 * n - 1) - F.cross_entropy(logits, positives)
+
+
+def transformation_bound(logits, transforms):
+    """Lower bound on ``I(T; Z)`` from predicting the transformation, in nats.
+
+    For a transformation ``T`` drawn uniformly from ``K`` transformations,
+    applied to an image, and a critic that predicts it from the code ``Z`` of
+    the transformed image with cross-entropy ``CE``,
+    ``I(T; Z) = H(T) - H(T | Z) >= log(K) - CE`` (Barber-Agakov). ``T`` is a
+    function of the transformed image ``X'`` and ``Z`` a function of ``X'``,
+    so the same quantity also bounds ``I(X'; Z)`` from below: this is how
+    Ye et al. explain transformation-prediction surrogate tasks.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, K)
+        The critic's unnormalized log-probabilities of the ``K`` transformations.
+    transforms : torch.Tensor of shape (n,)
+        Index of the transformation applied to each image.
+
+    Returns
+    -------
+    bound : torch.Tensor
+        Scalar, differentiable; at most ``log(K)``.
+    """
+    return math.log(logits.shape[1]) - F.cross_entropy(logits, transforms)
 
 
 def reconstruction_bound(x, mean, scale):

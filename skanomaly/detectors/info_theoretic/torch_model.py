@@ -6,12 +6,14 @@ output of a small convolutional encoder, of size
 ``n_filters * 2 ** (depth - 1)``. ``z`` is what the detector's objective is
 about (its entropy is penalized) and what it scores.
 
-The two lower bounds on ``I(X; Z)`` need a critic, which the module also
-holds: a two-layer projection head ``g`` whose unit-norm output compares two
-views for InfoNCE (as in SimCLR, the head belongs to the critic, so the bound
-is on the information in ``z``), or, with ``decoder=True``, a decoder from
-``z`` back to the image, the mean of the Gaussian ``q(x | z)`` of the
-Barber-Agakov bound.
+The lower bounds on ``I(X; Z)`` need a critic, which the module also holds:
+a linear classifier that predicts which of ``n_transforms`` transformations
+was applied to the image (the transformation-prediction bound), a two-layer
+projection head ``g`` whose unit-norm output compares two views for InfoNCE
+(as in SimCLR, the head belongs to the critic, so the bound is on the
+information in ``z``), or, with ``decoder=True``, a decoder from ``z`` back
+to the image, the mean of the Gaussian ``q(x | z)`` of the Barber-Agakov
+bound.
 """
 
 import math
@@ -57,6 +59,8 @@ class InfoTheoreticModule(nn.Module):
         Output dimension of the projection head.
     decoder : bool, default=False
         Build a decoder from ``z`` to the image (for the reconstruction bound).
+    n_transforms : int, default=4
+        Classes of the transformation classifier (:meth:`classify`).
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class InfoTheoreticModule(nn.Module):
         depth=3,
         projection_dim=32,
         decoder=False,
+        n_transforms=4,
     ):
         super().__init__()
         self.image_size = tuple(image_size)
@@ -84,6 +89,7 @@ class InfoTheoreticModule(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(self.code_dim, projection_dim),
         )
+        self.classifier = nn.Linear(self.code_dim, n_transforms)
         self.decoder = None
         if decoder:
             multiple = 2 ** (depth - 1)
@@ -111,6 +117,10 @@ class InfoTheoreticModule(nn.Module):
     def project(self, z):
         """Unit-norm output of the projection head, InfoNCE's critic."""
         return F.normalize(self.projection(z), dim=1)
+
+    def classify(self, z):
+        """Logits of the transformation applied to each image, from ``z``."""
+        return self.classifier(z)
 
     def decode(self, z):
         """Mean of ``q(x | z)``, at the images' size."""

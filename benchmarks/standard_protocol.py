@@ -1,0 +1,306 @@
+"""The standard protocol: Fashion-MNIST one class vs rest at full size.
+
+For each class, a detector trains on all 6,000 training images of the class
+and scores the whole 10,000-image test split (that class normal, the nine
+others anomalous): the protocol of the papers. Deep detectors run at their
+defaults (``make_detector(name, preset="default")``), each beside the same
+network left at its initial weights and scored the same way
+(``"<name>-untrained"``, ``max_epochs=0``): training that does not beat its
+own untrained network has learned nothing useful. PyOD's KNN, IForest, LOF,
+PCA and OCSVM on pixels and PyOD KNN on pooled EfficientNet-Lite0 features
+(the ``pretrained`` extra) are the baselines.
+
+Seed 0 runs on all ten classes; seeds 1 and 2 on three classes (0 T-shirt, 5
+sandal, 6 shirt, the hardest for pixel KNN), for the spread over seeds.
+
+    python benchmarks/standard_protocol.py                 # writes the report
+    python benchmarks/standard_protocol.py --detectors InfoTheoreticAD,KNN
+    python benchmarks/standard_protocol.py --quick         # smoke run, prints
+
+Finished jobs are cached in ``benchmarks/_out/standard_protocol_cache``; a
+rerun (or an interrupted run) only runs the jobs that are missing, and the
+report covers every job of the chosen detectors found in the cache, marking
+those that have not run yet. Jobs run ``--n-jobs`` at a time with
+``--threads`` torch threads each; the fit seconds of the report are those of
+that setting (see ``docs/benchmarks/time_to_quality.md`` for fits timed
+alone with two threads).
+"""
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from skanomaly import DETECTORS
+from skanomaly.benchmark import UNTRAINED_SUFFIX, make_detector, run_benchmark
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import environment_lines, markdown_table  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DOC = os.path.join(ROOT, "docs", "benchmarks", "standard_protocol.md")
+CSV = os.path.join(ROOT, "docs", "benchmarks", "standard_protocol.csv")
+CACHE = os.path.join(HERE, "_out", "standard_protocol_cache")
+
+CLASS_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+ALL_CLASSES = list(range(10))
+#: Classes that also run seeds 1 and 2.
+SEED_CLASSES = [0, 5, 6]
+BASELINES = ["KNN", "IForest", "LOF", "PCA", "OCSVM"]
+PRETRAINED = "KNN-efficientnet-lite0"
+
+
+def default_detectors():
+    names = []
+    for cls in DETECTORS:
+        names += [cls.__name__, cls.__name__ + UNTRAINED_SUFFIX]
+    names += BASELINES
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is not None:
+        names.append(PRETRAINED)
+    return names
+
+
+def run(names, classes, seed_classes, seeds, n_jobs, quick, cached_only=False):
+    preset = "quick" if quick else "default"
+    models = {name: make_detector(name, preset=preset) for name in names}
+    sizes = dict(n_train=200, n_test=400) if quick else dict(n_train=6000, n_test=10000)
+    cache = None if quick else CACHE
+    common = dict(n_jobs=n_jobs, cache_dir=cache, cached_only=cached_only, **sizes)
+    records = []
+    first = run_benchmark(
+        models, "fashion-mnist", classes=classes, seeds=[seeds[0]], **common
+    )
+    records += first.records
+    if len(seeds) > 1 and seed_classes:
+        more = run_benchmark(
+            models, "fashion-mnist", classes=seed_classes, seeds=seeds[1:], **common
+        )
+        records += more.records
+    return models, records
+
+
+def _cell(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def per_class_table(records, names, classes, seed):
+    header = ["detector", *[f"{c} {CLASS_NAMES[c]}" for c in classes], "mean"]
+    rows = []
+    for name in names:
+        got = {
+            r["normal_class"]: r["roc_auc"]
+            for r in records
+            if r["detector"] == name and r["seed"] == seed
+        }
+        cells = [f"{got[c]:.3f}" if c in got else "not run" for c in classes]
+        complete = all(c in got for c in classes)
+        mean = f"{np.mean([got[c] for c in classes]):.3f}" if complete else "–"
+        rows.append([name, *cells, mean])
+    return header, rows
+
+
+def seeds_table(records, names, classes, seeds):
+    header = ["detector", *[f"{c} {CLASS_NAMES[c]}" for c in classes]]
+    rows = []
+    for name in names:
+        row = [name]
+        for c in classes:
+            values = [
+                r["roc_auc"]
+                for r in records
+                if r["detector"] == name
+                and r["normal_class"] == c
+                and r["seed"] in seeds
+            ]
+            n = len(values)
+            row.append(_cell(values) + (f" ({n} seeds)" if 0 < n < len(seeds) else ""))
+        rows.append(row)
+    return header, rows
+
+
+def untrained_table(records, names, classes, seed):
+    header = ["detector", "trained mean", "untrained mean", "gain", "classes"]
+    rows = []
+    for name in names:
+        if name.endswith(UNTRAINED_SUFFIX) or name + UNTRAINED_SUFFIX not in names:
+            continue
+        trained = {
+            r["normal_class"]: r["roc_auc"]
+            for r in records
+            if r["detector"] == name and r["seed"] == seed
+        }
+        untrained = {
+            r["normal_class"]: r["roc_auc"]
+            for r in records
+            if r["detector"] == name + UNTRAINED_SUFFIX and r["seed"] == seed
+        }
+        both = [c for c in classes if c in trained and c in untrained]
+        if not both:
+            rows.append([name, "–", "–", "–", "not run"])
+            continue
+        a = np.mean([trained[c] for c in both])
+        b = np.mean([untrained[c] for c in both])
+        rows.append(
+            [name, f"{a:.3f}", f"{b:.3f}", f"{a - b:+.3f}", f"{len(both)} of {len(classes)}"]
+        )
+    return header, rows
+
+
+def cost_table(records, names):
+    header = ["detector", "fit s (mean)", "scoring images/s (mean)", "jobs"]
+    rows = []
+    for name in names:
+        mine = [r for r in records if r["detector"] == name]
+        if not mine:
+            rows.append([name, "–", "–", "0"])
+            continue
+        rows.append(
+            [
+                name,
+                f"{np.mean([r['fit_s'] for r in mine]):.1f}",
+                f"{np.mean([r['score_images_per_s'] for r in mine]):.0f}",
+                str(len(mine)),
+            ]
+        )
+    return header, rows
+
+
+def report(records, names, args, wall):
+    seed = args.seeds[0]
+    missing = [
+        name
+        for name in names
+        if {
+            r["normal_class"]
+            for r in records
+            if r["detector"] == name and r["seed"] == seed
+        }
+        != set(args.classes)
+    ]
+    status = (
+        "**Partial**: these detectors have not run on every class yet: "
+        + ", ".join(f"`{m}`" for m in missing)
+        + ". Their cells say `not run`; rerun the command to fill them in "
+        "(finished jobs are cached)."
+        if missing
+        else "Complete for every detector listed."
+    )
+    lines = [
+        "# Standard protocol: Fashion-MNIST, all training images of a class",
+        "",
+        *environment_lines("python benchmarks/standard_protocol.py", wall),
+        f"- Jobs ran {args.n_jobs} at a time with {args.threads} torch thread(s) "
+        "each; the fit seconds below are for that setting.",
+        "- Protocol: for each class, train on all 6,000 training images of the "
+        "class; score the whole 10,000-image test split (that class normal, the "
+        "nine others anomalous). Deep detectors at their defaults; "
+        "`<name>-untrained` is the same network at its initial weights "
+        "(`max_epochs=0`), scored the same way. PyOD detectors at their "
+        "defaults on flattened pixels in [0, 1]; `KNN-efficientnet-lite0` is "
+        "PyOD KNN on pooled ImageNet EfficientNet-Lite0 features.",
+        "",
+        status,
+        "",
+        f"## ROC AUC per class, seed {seed}",
+        "",
+        markdown_table(*per_class_table(records, names, args.classes, seed)),
+        "",
+        "## Training against the untrained network (seed 0, same classes)",
+        "",
+        markdown_table(*untrained_table(records, names, args.classes, seed)),
+        "",
+        f"## Spread over seeds {', '.join(map(str, args.seeds))} "
+        "(mean ± standard deviation)",
+        "",
+        markdown_table(*seeds_table(records, names, args.seed_classes, args.seeds)),
+        "",
+        "## Cost per job",
+        "",
+        markdown_table(*cost_table(records, names)),
+        "",
+        "Per-job results: [standard_protocol.csv](standard_protocol.csv).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--detectors",
+        default=None,
+        help="comma-separated names (default: every deep detector, its "
+        "untrained network, the pixel baselines and pretrained KNN)",
+    )
+    parser.add_argument("--classes", default=",".join(map(str, ALL_CLASSES)))
+    parser.add_argument("--seed-classes", default=",".join(map(str, SEED_CLASSES)))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="report path (default: docs)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing; write the report from the jobs finished so far",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = args.detectors.split(",") if args.detectors else default_detectors()
+    args.classes = [int(c) for c in args.classes.split(",")]
+    args.seed_classes = [int(c) for c in args.seed_classes.split(",") if c]
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    if args.quick:
+        args.classes, args.seed_classes, args.seeds = [0, 5], [], [0]
+    start = time.perf_counter()
+    _, records = run(
+        names,
+        args.classes,
+        args.seed_classes,
+        args.seeds,
+        args.n_jobs,
+        args.quick,
+        cached_only=args.report_only,
+    )
+    wall = time.perf_counter() - start
+    text = report(records, names, args, wall)
+    if args.quick and args.out is None:
+        print(text)
+        return
+    import csv
+
+    from skanomaly.benchmark import CSV_FIELDS
+
+    os.makedirs(os.path.dirname(CSV), exist_ok=True)
+    with open(CSV, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    with open(args.out or DOC, "w") as f:
+        f.write(text)
+    print(f"wrote {args.out or DOC}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Time to quality: ROC AUC against fit seconds, at the defaults but max_epochs.
+
+Each detector is fitted at its defaults with a range of training lengths
+(``max_epochs``) on the standard protocol (all 6,000 training images of a
+Fashion-MNIST class, the whole test split), one fit at a time with two torch
+threads, so that the fit seconds are those a user of this machine sees. The
+untrained network (``max_epochs=0``) is the first point of each curve and
+PyOD's KNN on pixels is drawn as a reference.
+
+    python benchmarks/time_to_quality.py            # writes the report and figure
+    python benchmarks/time_to_quality.py --quick    # smoke run, prints
+
+Finished fits are cached in ``benchmarks/_out/time_to_quality_cache``.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from skanomaly.benchmark import make_detector, run_benchmark
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import environment_lines, markdown_table  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DOC = os.path.join(ROOT, "docs", "benchmarks", "time_to_quality.md")
+FIGURE = os.path.join(ROOT, "docs", "benchmarks", "time_to_quality.png")
+CACHE = os.path.join(HERE, "_out", "time_to_quality_cache")
+
+#: The training lengths of each detector; its default is among them.
+BUDGETS = {
+    "ConvAutoEncoder": (0, 1, 2, 5, 10, 20),
+    "InfoTheoreticAD": (0, 1, 2, 5, 10),
+}
+CLASSES = (0, 5)
+
+
+def detectors(quick):
+    models = {}
+    for name, epochs in BUDGETS.items():
+        for e in epochs[:3] if quick else epochs:
+            preset = "quick" if quick else "default"
+            models[f"{name} max_epochs={e}"] = make_detector(
+                name, preset=preset
+            ).set_params(max_epochs=e)
+    models["KNN"] = make_detector("KNN")
+    return models
+
+
+def curves(records):
+    """``{(detector, class): [(fit_s, roc_auc, max_epochs), ...]}``."""
+    out = {}
+    for r in records:
+        if r["detector"] == "KNN":
+            continue
+        name, epochs = r["detector"].split(" max_epochs=")
+        out.setdefault((name, r["normal_class"]), []).append(
+            (r["fit_s"], r["roc_auc"], int(epochs))
+        )
+    return {key: sorted(points, key=lambda p: p[2]) for key, points in out.items()}
+
+
+def plot(records, path):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4))
+    ax = figure.subplots()
+    colours = {}
+    for (name, c), points in sorted(curves(records).items()):
+        colour = colours.setdefault(name, f"C{len(colours)}")
+        style = "-" if c == CLASSES[0] else "--"
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            style,
+            marker="o",
+            color=colour,
+            label=f"{name}, class {c}",
+        )
+    for r in records:
+        if r["detector"] == "KNN":
+            style = ":" if r["normal_class"] == CLASSES[0] else "-."
+            ax.axhline(
+                r["roc_auc"],
+                color="grey",
+                linestyle=style,
+                label=f"pixel KNN, class {r['normal_class']}",
+            )
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("fit seconds (2 torch threads)")
+    ax.set_ylabel("ROC AUC (full test split)")
+    ax.set_ylim(0.4, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def report(records, wall):
+    rows = []
+    for (name, c), points in sorted(curves(records).items()):
+        for fit_s, auc, epochs in points:
+            rows.append([name, str(c), str(epochs), f"{fit_s:.1f}", f"{auc:.3f}"])
+    knn = {r["normal_class"]: r["roc_auc"] for r in records if r["detector"] == "KNN"}
+    lines = [
+        "# Time to quality",
+        "",
+        *environment_lines("python benchmarks/time_to_quality.py", wall),
+        "- One fit at a time, two torch threads; seed 0. Standard protocol: all "
+        "6,000 training images of the class, the 10,000-image test split. "
+        "Everything at the detector's defaults except `max_epochs` (0 is the "
+        "untrained network).",
+        "",
+        "![ROC AUC against fit seconds](time_to_quality.png)",
+        "",
+        markdown_table(["detector", "class", "max_epochs", "fit s", "ROC AUC"], rows),
+        "",
+        "PyOD KNN on pixels, same split: "
+        + ", ".join(f"class {c} {auc:.3f}" for c, auc in sorted(knn.items()))
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sizes = (
+        dict(n_train=200, n_test=400)
+        if args.quick
+        else dict(n_train=6000, n_test=10000)
+    )
+    start = time.perf_counter()
+    results = run_benchmark(
+        detectors(args.quick),
+        "fashion-mnist",
+        classes=list(CLASSES),
+        seeds=[0],
+        **sizes,
+        n_jobs=1,
+        cache_dir=None if args.quick else CACHE,
+    )
+    wall = time.perf_counter() - start
+    text = report(results.records, wall)
+    if args.quick:
+        print(text)
+        return
+    plot(results.records, FIGURE)
+    with open(DOC, "w") as f:
+        f.write(text)
+    print(f"wrote {DOC}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
