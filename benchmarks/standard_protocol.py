@@ -162,7 +162,13 @@ def untrained_table(records, names, classes, seed):
         a = np.mean([trained[c] for c in both])
         b = np.mean([untrained[c] for c in both])
         rows.append(
-            [name, f"{a:.3f}", f"{b:.3f}", f"{a - b:+.3f}", f"{len(both)} of {len(classes)}"]
+            [
+                name,
+                f"{a:.3f}",
+                f"{b:.3f}",
+                f"{a - b:+.3f}",
+                f"{len(both)} of {len(classes)}",
+            ]
         )
     return header, rows
 

@@ -8,11 +8,17 @@ parameter that settles it.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MIN_IMAGE_SIZE", "check_images", "check_image_shape"]
+__all__ = [
+    "FAR_OUTSIDE_UNIT_RANGE",
+    "MIN_IMAGE_SIZE",
+    "check_images",
+    "check_image_shape",
+]
 
 #: Smallest height and width accepted, in pixels.
 MIN_IMAGE_SIZE = 8
@@ -20,6 +26,12 @@ MIN_IMAGE_SIZE = 8
 #: A dimension this small or smaller can be a channel axis; one this large or
 #: larger can only be spatial (images are at least ``MIN_IMAGE_SIZE`` wide).
 _MAX_CHANNELS = 4
+
+
+#: Non-uint8 images whose largest absolute value exceeds this get a warning:
+#: they are probably unscaled intensities (0..255, 0..16), not [0, 1] images
+#: or standardized ones.
+FAR_OUTSIDE_UNIT_RANGE = 10.0
 
 
 def _to_numpy(X):
@@ -125,7 +137,8 @@ def check_images(
     -------
     images : ndarray of shape (n, C, H, W), dtype float32
         A copy; ``uint8`` input is scaled to [0, 1], other numeric input is
-        used as given.
+        used as given (with a warning when its values reach beyond
+        ``FAR_OUTSIDE_UNIT_RANGE`` in absolute value).
 
     Raises
     ------
@@ -213,4 +226,16 @@ def check_images(
         raise ValueError(
             "Images contain NaN or infinity; remove or impute those values first."
         )
+    else:
+        largest = float(np.abs(out).max()) if out.size else 0.0
+        if largest > FAR_OUTSIDE_UNIT_RANGE:
+            warnings.warn(
+                f"Images of dtype {X.dtype} have values up to {largest:g} and are "
+                "used as given: skanomaly scales only uint8 images (by 1/255), "
+                "and its networks and defaults are made for values in [0, 1]. "
+                "If these are intensities such as 0..255 or 0..16, divide by "
+                "their maximum first (e.g. X / 255.0).",
+                UserWarning,
+                stacklevel=4,
+            )
     return out

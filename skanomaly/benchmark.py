@@ -29,6 +29,7 @@ import resource
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -503,6 +504,36 @@ def _precision_at_n(y_true, scores):
     return float(np.mean(y_true[top]))
 
 
+#: A deep detector trained for fewer optimizer steps than this gets a warning.
+FEW_OPTIMIZER_STEPS = 100
+
+
+def _optimizer_steps(detector, n_train):
+    """``max_epochs * ceil(n_train / batch_size)`` of a deep detector, else None."""
+    params = detector.get_params(deep=False) if hasattr(detector, "get_params") else {}
+    if "max_epochs" not in params or "batch_size" not in params:
+        return None
+    return int(params["max_epochs"]) * math.ceil(n_train / params["batch_size"])
+
+
+def _warn_few_steps(records):
+    """Warn, once per detector, when its jobs trained for very few steps."""
+    few = {}
+    for r in records:
+        steps = r.get("optimizer_steps")
+        if steps is not None and 0 < steps < FEW_OPTIMIZER_STEPS:
+            few.setdefault(r["detector"], (steps, r["n_train"]))
+    for name, (steps, n_train) in few.items():
+        warnings.warn(
+            f"{name} trained for {steps} optimizer steps ({n_train} training "
+            "images): too few to move a network far from its initial weights, "
+            "so its scores say little about the method. Raise max_epochs (or "
+            "n_train), or use preset='default' with all the training images.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _run_job(name, estimator, task, threads, gallery):
     """Fit one detector on one task and measure it; return the record."""
     if threads:
@@ -536,6 +567,7 @@ def _run_job(name, estimator, task, threads, gallery):
         "pixel_roc_auc": None,
         "aupro": None,
         "fit_s": fit_s,
+        "optimizer_steps": _optimizer_steps(final, len(task.X_train)),
         "score_images_per_s": len(task.X_test) / max(score_s, 1e-9),
         "peak_memory_mb": memory.peak_mb,
         "scores": [round(float(s), 7) for s in scores],
@@ -793,6 +825,7 @@ def run_benchmark(
         image_size=image_size,
         detectors={name: _describe(est) for name, est in detectors.items()},
     )
+    _warn_few_steps(records)
     return BenchmarkResults(records, settings)
 
 
@@ -824,6 +857,7 @@ CSV_FIELDS = (
     "pixel_roc_auc",
     "aupro",
     "fit_s",
+    "optimizer_steps",
     "score_images_per_s",
     "peak_memory_mb",
     "cached",
@@ -1054,8 +1088,14 @@ class BenchmarkResults:
         ax.set_xticklabels([str(c) for c in classes])
         ax.set_xlabel("normal class")
         ax.set_ylabel(_METRIC_NAMES.get(metric, metric))
+        # Bars start at chance level (0.5 for the ROC AUCs; 0 when a bar falls
+        # below it), not just under the lowest bar, which would exaggerate
+        # small differences.
         low = np.nanmin([r[metric] for r in self.records if r.get(metric) is not None])
-        ax.set_ylim(max(0.0, low - 0.05), 1.0)
+        bottom = 0.5 if low >= 0.5 and "roc_auc" in metric else 0.0
+        ax.set_ylim(bottom, 1.0)
+        if bottom == 0.5:
+            ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
         # Beside the axes, so that it never hides a bar.
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()

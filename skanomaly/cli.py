@@ -107,7 +107,14 @@ def run_demo(classes=range(10), random_state=0, out=None):
     results = {}
     for name, template in demo_detectors(random_state).items():
         rows = []
-        for normal in classes:
+        started = time.perf_counter()
+        for i, normal in enumerate(classes):
+            print(
+                f"  {name}: class {normal} ({i + 1} of {len(classes)}), "
+                f"{time.perf_counter() - started:.0f} s so far",
+                file=sys.stderr,
+                flush=True,
+            )
             X_train, _, X_test, y_test = make_one_class_split(
                 X, y, normal, test_size=0.5, random_state=random_state
             )
@@ -140,15 +147,16 @@ def run_demo(classes=range(10), random_state=0, out=None):
         f"seed {random_state}.\n",
         file=out,
     )
-    header = f"| {'detector':<24} | ROC AUC | avg. precision | fit s | score s |"
+    header = f"| {'detector':<24} | ROC AUC | avg. precision |   fit s | score s |"
     print(header, file=out)
     print(
         "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|", file=out
     )
     for name, r in results.items():
+        # widths grow with the numbers: a slow machine never breaks the columns
         print(
             f"| {name:<24} | {r['roc_auc']:7.3f} | {r['average_precision']:14.3f} "
-            f"| {r['fit_s']:5.1f} | {r['score_s']:7.2f} |",
+            f"| {r['fit_s']:7.1f} | {r['score_s']:7.2f} |",
             file=out,
         )
     return results
@@ -168,10 +176,19 @@ def _parse_classes(text):
     return classes
 
 
+def _version():
+    from . import __version__
+
+    return __version__
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="skanomaly",
         description="Deep unsupervised image anomaly detection, the scikit-learn way.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"skanomaly {_version()}"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(

@@ -161,6 +161,12 @@ def test_every_exported_detector_is_available_with_both_presets():
             detector = make_detector(cls.__name__, preset=preset, random_state=3)
             assert isinstance(detector, cls) and detector.random_state == 3
             detector._validate_params()
+        untrained = make_detector(cls.__name__ + "-untrained", preset="default")
+        assert untrained.get_params() == {
+            **cls(device="cpu", random_state=0).get_params(),
+            "max_epochs": 0,
+        }
+        assert cls.__name__ + "-untrained" in names
     knn = make_detector("KNN")
     assert isinstance(knn.steps[-1][1], KNN)
     with pytest.raises(ValueError, match="unknown detector 'Nope'.*KNN"):
@@ -353,3 +359,24 @@ def test_cli_lists_detectors(capsys):
     out = capsys.readouterr().out
     for name in available_detectors():
         assert name in out
+
+
+def test_few_optimizer_steps_warn_and_are_recorded():
+    """Check that jobs record their optimizer steps, and too few steps warn."""
+    with pytest.warns(UserWarning, match="AE trained for 2 optimizer steps"):
+        results = _run()
+    steps = {r["detector"]: r["optimizer_steps"] for r in results.records}
+    # digits: about 90 training images per class, batches of 64, 1 epoch
+    assert steps == {"AE": 2, "KNN": None}
+
+
+def test_cached_only_returns_the_finished_jobs(tmp_path):
+    """Check that cached_only runs nothing and returns what the cache holds."""
+    assert len(_run(tmp_path, cached_only=True)) == 0
+    _run(tmp_path, classes=[0])
+    again = _run(tmp_path, cached_only=True)
+    assert [(r["detector"], r["normal_class"]) for r in again.records] == [
+        ("AE", 0),
+        ("KNN", 0),
+    ]
+    assert all(r["cached"] for r in again.records)

@@ -45,3 +45,33 @@ def test_no_command_prints_help(capsys):
     """Check that running without a command prints help and returns 2."""
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    """Check that --version prints the package version and exits with 0."""
+    import skanomaly
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skanomaly {skanomaly.__version__}"
+
+
+def test_demo_columns_survive_long_fits(monkeypatch, capsys):
+    """Check that fit times over 999 s keep the demo's columns aligned."""
+    from skanomaly import cli
+
+    clock = iter(range(0, 10**6, 1500))
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(
+        cli,
+        "demo_detectors",
+        lambda random_state=0: {"KNN": demo_detectors()["PyOD KNN (pixels)"]},
+    )
+    cli.run_demo(classes=[0])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if line.startswith("|")]
+    assert len(lines) == 3 and len({len(line) for line in lines}) == 1
+    assert "1500.0" in lines[2]
+    # progress inside each detector goes to stderr, class by class
+    assert "KNN: class 0 (1 of 1)" in captured.err

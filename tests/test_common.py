@@ -7,6 +7,7 @@ scikit-learn checks that do not apply (with their reasons) are in
 
 import io
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -218,6 +219,25 @@ def test_uint8_is_scaled_to_unit_interval(detector_class, images):
     a = make_detector(detector_class).fit(X_uint8)
     b = make_detector(detector_class).fit(X_float)
     np.testing.assert_allclose(a.decision_scores_, b.decision_scores_, rtol=1e-5)
+
+
+def test_unscaled_intensities_get_a_warning(images):
+    """Check that 0..255 floats and 0..16 integers warn, and [0, 1] images do not.
+
+    Only uint8 is scaled; other dtypes are used as given, so a user passing
+    raw intensities of another dtype hears about it instead of training on
+    values the defaults were not made for.
+    """
+    detector = make_detector(skanomaly.ConvAutoEncoder)
+    with pytest.warns(UserWarning, match="divide by their maximum"):
+        detector.fit(images * 255)
+    with pytest.warns(UserWarning, match="dtype int64 have values up to 1"):
+        detector.fit(np.round(images * 16).astype(np.int64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        detector.fit(images)
+        detector.fit((images * 255).astype(np.uint8))
+        detector.fit((images - 0.5) * 6)  # standardized images are fine
 
 
 def test_rgb_channels_last_equals_channels_first(detector_class):
