@@ -1,5 +1,7 @@
 """Shared fixtures and the registry of detectors the common tests run on."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -107,10 +109,17 @@ def images():
     return smooth_images(40)
 
 
+#: Torch threads the tests run with: ``SKANOMALY_TEST_THREADS`` when set (CI
+#: runs the suite once with 1 and once with 2, so that no verdict depends on
+#: the thread count), otherwise at most two.
+TEST_THREADS = os.environ.get("SKANOMALY_TEST_THREADS")
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
     """Keep torch to the machine's two cores and avoid oversubscription."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(min(previous, 2))
+    threads = int(TEST_THREADS) if TEST_THREADS else min(previous, 2)
+    torch.set_num_threads(threads)
     yield
     torch.set_num_threads(previous)

@@ -174,7 +174,7 @@ def test_post_hoc_encoder_trains_the_same_gan_then_the_encoder():
 
 
 def test_each_score_option_is_decision_function_and_all_scores():
-    """Check the three scores, their training statistics and all_scores()."""
+    """Check the four scores, their training statistics and all_scores()."""
     X = smooth_images(40)
     X_new = smooth_images(9, seed=3)
     fitted = {s: EncoderGAN(**FAST, score=s).fit(X) for s in SCORES}
@@ -211,6 +211,16 @@ def test_each_score_option_is_decision_function_and_all_scores():
     ) / reference.residual_scale_
     np.testing.assert_allclose(
         every["combined"], every["latent_norm"] + standardized, rtol=1e-5, atol=1e-6
+    )
+    # latent_gaussian: Mahalanobis distance to the Ledoit-Wolf Gaussian of the
+    # training codes
+    from sklearn.covariance import LedoitWolf
+
+    gaussian = LedoitWolf().fit(reference.encode(X).astype(np.float64))
+    np.testing.assert_allclose(
+        every["latent_gaussian"],
+        gaussian.mahalanobis(reference.encode(X_new).astype(np.float64)),
+        rtol=1e-4,
     )
 
 

@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.covariance import LedoitWolf
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -19,7 +20,7 @@ __all__ = ["EncoderGAN"]
 _MAD_TO_STD = 1.4826
 
 #: The values of ``score``; :meth:`EncoderGAN.all_scores` returns each.
-SCORES = ("latent_norm", "residual", "combined")
+SCORES = ("latent_norm", "residual", "combined", "latent_gaussian")
 
 
 def _robust_location_scale(values):
@@ -85,8 +86,12 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         abnormal. ``"residual"``: the mean absolute residual
         ``|x - G(E(x))|`` in the [-1, 1] range. ``"combined"``: the latent-norm
         score plus the residual standardized the same way, ``(r - m_r) / s_r``
-        with the training images' median and scaled MAD. Higher is more
-        abnormal for all three.
+        with the training images' median and scaled MAD.
+        ``"latent_gaussian"`` (the library's addition, not the paper's): the
+        squared Mahalanobis distance of ``E(x)`` to a Gaussian fitted on the
+        training images' codes with Ledoit-Wolf shrinkage, which uses the
+        whole code rather than its length. Higher is more abnormal for all
+        four.
     encoder_training : {"simultaneous", "post_hoc"}, default="simultaneous"
         ``"simultaneous"``: the encoder is trained in the GAN's loop (the
         paper). ``"post_hoc"``: the GAN is trained first, for the same
@@ -129,6 +134,10 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         As in PyOD: scores, threshold and labels of the training images.
     latent_norm_median_, latent_norm_scale_ : float
         Median and 1.4826 * MAD of ``||E(x)||`` over the training images.
+    latent_location_, latent_precision_ : ndarray
+        Mean ``(latent_dim,)`` and shrunk inverse covariance
+        ``(latent_dim, latent_dim)`` of the training images' codes, for
+        ``score="latent_gaussian"``.
     residual_median_, residual_scale_ : float
         The same for the residual score.
     image_shape_ : tuple of int
@@ -151,11 +160,10 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
 
     Notes
     -----
-    Inference runs on chunks of exactly 16 images (the last one padded with
-    blank images), so that an image's score is bit-for-bit the same whichever
-    images share its batch: the sign-free scores subtract a median, which
-    would magnify the last-bit differences convolutions show across batch
-    sizes.
+    Inference runs on fixed-size chunks (the base class pads the last one),
+    so that an image's score is bit-for-bit the same whichever images share
+    its batch: the sign-free scores subtract a median, which would magnify
+    the last-bit differences convolutions show across batch sizes.
 
     Images of any size from 8x8 work: they are mapped to [-1, 1] with the
     per-channel range of the training images, padded with -1 to
@@ -307,6 +315,10 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         raise NotImplementedError("EncoderGAN trains in _EncoderGANNet.train_step.")
 
     def _after_training(self, X):
+        codes = self._batched(X, lambda module, x: module.encode(x))
+        gaussian = LedoitWolf().fit(codes.astype(np.float64))
+        self.latent_location_ = gaussian.location_
+        self.latent_precision_ = gaussian.get_precision()
         stats = self._batched(X, self._norm_and_residual)
         self.latent_norm_median_, self.latent_norm_scale_ = _robust_location_scale(
             stats[:, 0]
@@ -316,27 +328,39 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         )
 
     # ---------------------------------------------------------------- scoring
-    def _norm_and_residual(self, module, X, residual=True):
-        """``(n, 2)``: ``||E(x)||_2`` and the mean absolute residual (or NaN)."""
+    def _norm_and_residual(self, module, X, residual=True, with_gaussian=False):
+        """``(n, 2)``: ``||E(x)||_2`` and the mean absolute residual (or NaN).
+
+        With ``with_gaussian``, a third column: the squared Mahalanobis
+        distance of ``E(x)`` to the training codes' Gaussian.
+        """
         x_net = module.to_network(X)
         code = module.encoder(x_net)
         norm = code.norm(dim=1)
-        if not residual:
-            return torch.stack([norm, torch.full_like(norm, float("nan"))], dim=1)
-        error = (x_net - module.test_generator()(code)).abs().mean(dim=1)
-        error = crop_to(error, module.image_size).flatten(1).mean(dim=1)
-        return torch.stack([norm, error], dim=1)
+        columns = [norm]
+        if residual:
+            error = (x_net - module.test_generator()(code)).abs().mean(dim=1)
+            columns.append(crop_to(error, module.image_size).flatten(1).mean(dim=1))
+        else:
+            columns.append(torch.full_like(norm, float("nan")))
+        if with_gaussian:
+            location = torch.as_tensor(self.latent_location_, device=code.device)
+            precision = torch.as_tensor(self.latent_precision_, device=code.device)
+            centred = code.double() - location
+            columns.append(((centred @ precision) * centred).sum(dim=1).to(norm.dtype))
+        return torch.stack(columns, dim=1)
 
     def _score_columns(self, module, X, residual=True):
-        """``(n, 4)``: the scores of :data:`SCORES`, then the raw latent norm."""
-        stats = self._norm_and_residual(module, X, residual=residual)
-        norm, error = stats[:, 0], stats[:, 1]
+        """``(n, 5)``: the scores of :data:`SCORES`, then the raw latent norm."""
+        stats = self._norm_and_residual(module, X, residual, with_gaussian=True)
+        norm, error, gaussian = stats[:, 0], stats[:, 1], stats[:, 2]
         latent = (norm - self.latent_norm_median_).abs() / self.latent_norm_scale_
         combined = latent + (error - self.residual_median_) / self.residual_scale_
-        return torch.stack([latent, error, combined, norm], dim=1)
+        return torch.stack([latent, error, combined, gaussian, norm], dim=1)
 
     def _score_batch(self, module, X):
-        columns = self._score_columns(module, X, residual=self.score != "latent_norm")
+        residual = self.score in ("residual", "combined")
+        columns = self._score_columns(module, X, residual=residual)
         return columns[:, SCORES.index(self.score)]
 
     def _anomaly_map_batch(self, module, X):
@@ -360,9 +384,10 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         Returns
         -------
         scores : dict of str to ndarray of shape (n_samples,)
-            ``"latent_norm"``, ``"residual"``, ``"combined"`` (higher = more
-            abnormal), and ``"latent_norm_raw"``, ``||E(x)||_2`` itself, whose
-            direction is not an anomaly score by itself.
+            ``"latent_norm"``, ``"residual"``, ``"combined"``,
+            ``"latent_gaussian"`` (higher = more abnormal), and
+            ``"latent_norm_raw"``, ``||E(x)||_2`` itself, whose direction is
+            not an anomaly score by itself.
         """
         X = self._check_images(X)
         columns = self._batched(X, self._score_columns).astype(np.float64)
