@@ -44,7 +44,9 @@ X_train, _, X_test, y_test = make_one_class_split(
 )
 X_train = X_train[:1000]
 
-detector = InfoTheoreticAD(n_filters=16, max_epochs=5, random_state=0)
+detector = InfoTheoreticAD(
+    mi_estimator="infonce", n_filters=16, batch_size=64, max_epochs=5, random_state=0
+)
 
 print("beta | I(X;Z) bound | H(Z) estimate | test ROC AUC")
 for beta in BETAS:
@@ -63,7 +65,13 @@ others = rng.choice(np.flatnonzero(train.target != NORMAL), 30, replace=False)
 X_val = train.images[np.r_[normal, others]]
 y_val = np.r_[np.zeros(len(normal), int), np.ones(len(others), int)]
 search = GridSearchCV(
-    InfoTheoreticAD(n_filters=16, max_epochs=5, random_state=0),
+    InfoTheoreticAD(
+        mi_estimator="infonce",
+        n_filters=16,
+        batch_size=64,
+        max_epochs=5,
+        random_state=0,
+    ),
     {"beta": BETAS},
     scoring="roc_auc",
     cv=OneClassKFold(n_splits=3, random_state=0),

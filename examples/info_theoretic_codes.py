@@ -46,7 +46,14 @@ X_train = X_train[:1000]
 # one scale for both panels, so that the concentration of the codes shows
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharex=True, sharey=True)
 for ax, beta in zip(axes, [0.0, 0.1]):
-    detector = InfoTheoreticAD(n_filters=16, max_epochs=5, beta=beta, random_state=0)
+    detector = InfoTheoreticAD(
+        mi_estimator="infonce",
+        n_filters=16,
+        batch_size=64,
+        max_epochs=5,
+        beta=beta,
+        random_state=0,
+    )
     detector.fit(X_train)
     train_codes = detector.encode(X_train)
     pca = PCA(n_components=2).fit(train_codes)
