@@ -133,6 +133,14 @@ def report(results, args, models, wall):
         "repository. This page is written by `python benchmarks/fashion_mnist.py`",
         "(`make benchmark`); the reports it links name their own command.",
         "",
+        "**The headline benchmark is the standard protocol** (all 6,000 "
+        "training images of a class, the whole 10,000-image test split, every "
+        "detector at its defaults beside its untrained network): "
+        "[benchmarks/standard_protocol.md](benchmarks/standard_protocol.md), "
+        "with [time to quality](benchmarks/time_to_quality.md) and the "
+        "[InfoTheoreticAD ablations](benchmarks/info_theoretic_ablation.md). "
+        "The 500-image table below is its quick variant.",
+        "",
         "## Fashion-MNIST, one class vs rest, every detector",
         "",
         *environment_lines("python benchmarks/fashion_mnist.py", wall),
