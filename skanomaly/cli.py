@@ -8,10 +8,12 @@ data set's classes and seeds and writes its results to a folder.
 """
 
 import argparse
+import contextlib
 import sys
 import time
 
 import numpy as np
+import torch
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from pyod.models.pca import PCA
@@ -29,7 +31,7 @@ from .detectors import (
 )
 from .preprocessing import ImageFlattener
 
-__all__ = ["build_parser", "demo_detectors", "main", "run_demo"]
+__all__ = ["build_parser", "demo_detectors", "main", "run_demo", "torch_threads"]
 
 
 def demo_detectors(random_state=0):
@@ -162,6 +164,33 @@ def run_demo(classes=range(10), random_state=0, out=None):
     return results
 
 
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run a block with ``n_threads`` torch threads, then restore the count.
+
+    ``None`` leaves torch's setting alone.
+    """
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
 def _parse_classes(text):
     try:
         classes = [int(c) for c in text.split(",") if c.strip()]
@@ -206,6 +235,13 @@ def build_parser():
         help="comma-separated normal classes to run (default: all ten digits)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch threads while the demo runs (default: torch's own, one per "
+        "core); 1 is faster on a machine busy with other work",
+    )
     _add_benchmark_parser(commands)
     return parser
 
@@ -215,7 +251,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        run_demo(classes=args.classes, random_state=args.seed)
+        with torch_threads(args.threads):
+            run_demo(classes=args.classes, random_state=args.seed)
         return 0
     if args.command == "benchmark":
         return _run_benchmark_command(args, parser)

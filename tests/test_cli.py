@@ -75,3 +75,23 @@ def test_demo_columns_survive_long_fits(monkeypatch, capsys):
     assert "1500.0" in lines[2]
     # progress inside each detector goes to stderr, class by class
     assert "KNN: class 0 (1 of 1)" in captured.err
+
+
+def test_demo_threads_option_is_applied_and_restored(monkeypatch, capsys):
+    """Check that --threads sets torch's threads for the demo and restores them."""
+    import torch
+
+    from skanomaly import cli
+
+    seen = []
+    monkeypatch.setattr(
+        cli,
+        "run_demo",
+        lambda classes, random_state: seen.append(torch.get_num_threads()),
+    )
+    before = torch.get_num_threads()
+    assert main(["demo", "--classes", "0", "--threads", "1"]) == 0
+    assert seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(SystemExit):
+        main(["demo", "--threads", "0"])
+    assert "positive integer" in capsys.readouterr().err
