@@ -18,6 +18,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 
 from skanomaly.benchmark import make_detector, run_benchmark
@@ -100,6 +101,36 @@ def plot(records, path):
     figure.savefig(path, dpi=120)
 
 
+def multiply_adds(name, image_shape=(1, 28, 28)):
+    """Multiply-adds of one forward pass of the default network on one image."""
+    import torch
+
+    from skanomaly.benchmark import make_detector
+
+    detector = make_detector(name, preset="default").set_params(max_epochs=0)
+    detector.fit(np.zeros((40, *image_shape[1:]), dtype=np.float32))
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            # every output value: in_channels / groups * kh * kw products
+            total += output.numel() * module.weight[0].numel()
+        elif isinstance(module, torch.nn.ConvTranspose2d):
+            # every input value is spread over out_channels * kh * kw outputs
+            kernel = module.weight.shape[1] * module.weight[0, 0].numel()
+            total += inputs[0].numel() * kernel
+        elif isinstance(module, torch.nn.Linear):
+            total += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in detector.module_.modules()]
+    with torch.no_grad():
+        detector.module_(torch.zeros(1, *image_shape))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
 def report(records, wall):
     rows = []
     for (name, c), points in sorted(curves(records).items()):
@@ -118,6 +149,11 @@ def report(records, wall):
         "![ROC AUC against fit seconds](time_to_quality.png)",
         "",
         markdown_table(["detector", "class", "max_epochs", "fit s", "ROC AUC"], rows),
+        "",
+        "Multiply-adds of one forward pass on a 28x28 image, default network: "
+        + ", ".join(f"{name} {multiply_adds(name) / 1e6:.1f}M" for name in BUDGETS)
+        + " (InfoTheoreticAD's training passes each image four times, once per "
+        "rotation, and scores it four times).",
         "",
         "PyOD KNN on pixels, same split: "
         + ", ".join(f"class {c} {auc:.3f}" for c, auc in sorted(knn.items()))

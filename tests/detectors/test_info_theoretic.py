@@ -234,7 +234,9 @@ def test_mahalanobis_score_is_the_documented_distance():
     codes of the training images turned by that rotation.
     """
     X = _stripes(40)
-    detector = InfoTheoreticAD(max_epochs=1, shrinkage=0.3, **FAST).fit(X)
+    detector = InfoTheoreticAD(
+        mi_estimator="rotation", max_epochs=1, shrinkage=0.3, **FAST
+    ).fit(X)
     expected = np.zeros(len(X))
     for k in range(4):
         codes = detector.encode(np.rot90(X, k, axes=(1, 2))).astype(np.float64)
@@ -251,8 +253,9 @@ def test_mahalanobis_score_is_the_documented_distance():
     auto = InfoTheoreticAD(max_epochs=1, **FAST).fit(X)
     assert 0 <= auto.shrinkage_ <= 1
     # one Gaussian for the other bounds
-    infonce = InfoTheoreticAD(mi_estimator="infonce", max_epochs=1, **FAST).fit(X)
-    assert infonce.location_.shape == (1, d)
+    for other in ("infonce", "reconstruction"):
+        single = InfoTheoreticAD(mi_estimator=other, max_epochs=1, **FAST).fit(X)
+        assert single.location_.shape == (1, d)
 
 
 def test_knn_score_leaves_training_images_out_of_their_own_neighbours():
@@ -277,7 +280,9 @@ def test_knn_score_leaves_training_images_out_of_their_own_neighbours():
         dict(mi_estimator="reconstruction", score="knn"),
         dict(mi_estimator="reconstruction", entropy_estimator="compactness"),
         dict(entropy_estimator="compactness", beta=1.0),
-        dict(augmentations=("flip", "jitter"), beta=0.0),
+        dict(mi_estimator="infonce", augmentations=("flip", "jitter"), beta=0.0),
+        dict(mi_estimator="rotation"),
+        dict(mi_estimator="infonce"),
     ],
 )
 def test_every_option_ranks_a_planted_anomaly(params):
