@@ -56,7 +56,7 @@ def demo_detectors(random_state=0):
             random_state=random_state,
         ),
         "InfoTheoreticAD": InfoTheoreticAD(
-            n_filters=16,
+            n_filters=8,
             depth=2,
             max_epochs=15,
             batch_size=32,

@@ -134,7 +134,7 @@ def test_fit_leaves_global_random_state_alone(detector_class, images):
 
 def test_scores_do_not_depend_on_batching(detector_class, images):
     """Check that an image's score does not depend on the other images scored."""
-    detector = make_detector(detector_class, batch_size=8).fit(images)
+    detector = make_detector(detector_class, batch_size=16).fit(images)
     X = smooth_images(10, seed=2)
     all_at_once = detector.decision_function(X)
     one_by_one = np.concatenate(
