@@ -114,18 +114,34 @@ def test_pyod_evaluate_print(capsys):
     assert "ConvAutoEncoder ROC:" in out and "precision @ rank n:" in out
 
 
-# Measured with the settings below (seed 0, 2 CPU cores): class 7 (sneaker)
-# 0.973, class 9 (ankle boot) 0.941. The floor leaves room for numerical
-# differences across platforms and torch builds.
+# Measured with the settings below (seed 0, 2 CPU cores, 1,000 training
+# images, 2,000 test images): class 7 (sneaker) 0.977 (untrained 0.727, pixel
+# KNN 0.981), class 9 (ankle boot) 0.928 (0.409, 0.968), class 0 (T-shirt, a
+# hard class) 0.902 (0.446, 0.916). The fixed floors leave room for numerical
+# differences across platforms and torch builds; the relative floors compare
+# with baselines computed in the test. The autoencoder does not beat KNN on
+# pixels on this task, so the second one only bounds how far it falls behind.
 FASHION_MNIST_FLOOR = {7: 0.90, 9: 0.90}
+#: class: (least gain over the untrained network, most loss against pixel KNN)
+FASHION_MNIST_MARGINS = {0: (0.2, 0.05), 7: (0.1, 0.05), 9: (0.2, 0.08)}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_FLOOR))
+@pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_MARGINS))
 def test_conv_autoencoder_quality_floor_fashion_mnist(normal_class):
-    """Check that ConvAutoEncoder stays above its ROC AUC floor on Fashion-MNIST."""
+    """Check that ConvAutoEncoder learns, and stays near KNN on Fashion-MNIST."""
     X_train, X_test, y_test = fashion_mnist_task(normal_class)
     detector = ConvAutoEncoder(max_epochs=5, device="cpu", random_state=0)
     detector.fit(X_train)
     auc = roc_auc_score(y_test, detector.decision_function(X_test))
-    assert auc > FASHION_MNIST_FLOOR[normal_class]
+    if normal_class in FASHION_MNIST_FLOOR:
+        assert auc > FASHION_MNIST_FLOOR[normal_class]
+    untrained = ConvAutoEncoder(max_epochs=0, device="cpu", random_state=0)
+    untrained.fit(X_train)
+    untrained_auc = roc_auc_score(y_test, untrained.decision_function(X_test))
+    flat = X_train.reshape(len(X_train), -1) / 255.0
+    knn = KNN().fit(flat).decision_function(X_test.reshape(len(X_test), -1) / 255.0)
+    knn_auc = roc_auc_score(y_test, knn)
+    gain, loss = FASHION_MNIST_MARGINS[normal_class]
+    assert auc > untrained_auc + gain
+    assert auc > knn_auc - loss

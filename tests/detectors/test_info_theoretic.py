@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import fashion_mnist_task
+from pyod.models.knn import KNN
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import InfoTheoreticAD
@@ -321,19 +322,32 @@ def test_parameter_errors_name_the_parameter():
             InfoTheoreticAD(max_epochs=1, **{**FAST, **params}).fit(X)
 
 
-# Measured with these settings (seed 0, 2 CPU cores): class 1 (trouser) 0.966
-# (0.924 with beta=0).
-# The floor leaves room for numerical differences across platforms.
+# Measured with these settings (seed 0, 2 CPU cores, 1,000 training images,
+# 2,000 test images): class 0 (T-shirt) 0.930, untrained 0.896, pixel KNN
+# 0.916; class 1 (trouser) 0.980, untrained 0.950, pixel KNN 0.985. The fixed
+# floor leaves room for numerical differences across platforms; the relative
+# floors compare with baselines computed in the test, on a hard class (0) and
+# an easy one (1).
 FASHION_MNIST_FLOOR = {1: 0.90}
+#: class: (least gain over the untrained network, most loss against pixel KNN)
+FASHION_MNIST_MARGINS = {0: (0.02, 0.01), 1: (0.01, 0.02)}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_FLOOR))
+@pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_MARGINS))
 def test_quality_floor_fashion_mnist(normal_class):
-    """Check that InfoTheoreticAD stays above its ROC AUC floor on Fashion-MNIST."""
+    """Check that InfoTheoreticAD beats its untrained network and keeps up with KNN."""
     X_train, X_test, y_test = fashion_mnist_task(normal_class)
-    detector = InfoTheoreticAD(
-        n_filters=8, max_epochs=3, device="cpu", random_state=0
-    ).fit(X_train)
+    settings = dict(n_filters=8, max_epochs=3, device="cpu", random_state=0)
+    detector = InfoTheoreticAD(**settings).fit(X_train)
     auc = roc_auc_score(y_test, detector.decision_function(X_test))
-    assert auc > FASHION_MNIST_FLOOR[normal_class]
+    if normal_class in FASHION_MNIST_FLOOR:
+        assert auc > FASHION_MNIST_FLOOR[normal_class]
+    untrained = InfoTheoreticAD(**{**settings, "max_epochs": 0}).fit(X_train)
+    untrained_auc = roc_auc_score(y_test, untrained.decision_function(X_test))
+    flat = X_train.reshape(len(X_train), -1) / 255.0
+    knn = KNN().fit(flat).decision_function(X_test.reshape(len(X_test), -1) / 255.0)
+    knn_auc = roc_auc_score(y_test, knn)
+    gain, loss = FASHION_MNIST_MARGINS[normal_class]
+    assert auc > untrained_auc + gain
+    assert auc > knn_auc - loss
