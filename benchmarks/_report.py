@@ -3,6 +3,7 @@
 import datetime
 import os
 import platform
+import sys
 
 import pyod
 import sklearn
@@ -31,3 +32,15 @@ def markdown_table(header, rows):
     """A Markdown table from a header and rows of already formatted cells."""
     cells = [[str(cell) for cell in row] for row in rows]
     return _markdown(list(header), cells).rstrip("\n")
+
+
+def job_minutes(records):
+    """Sum of the jobs' fit and scoring times, in minutes."""
+    return sum(r["fit_s"] + r["n_test"] / r["score_images_per_s"] for r in records) / 60
+
+
+def publish(text, path):
+    """Write a report and say where."""
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}", file=sys.stderr)

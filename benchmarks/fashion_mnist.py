@@ -26,9 +26,15 @@ import torch
 
 from skanomaly import DETECTORS
 from skanomaly.benchmark import make_detector, run_benchmark
+from skanomaly.datasets import FASHION_MNIST_CLASSES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import environment_lines, markdown_table  # noqa: E402
+from _report import (  # noqa: E402
+    environment_lines,
+    job_minutes,
+    markdown_table,
+    publish,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -37,18 +43,7 @@ FIGURE = os.path.join(ROOT, "docs", "benchmarks", "fashion_mnist_per_class.png")
 CSV = os.path.join(ROOT, "docs", "benchmarks", "fashion_mnist.csv")
 CACHE = os.path.join(HERE, "_out", "fashion_mnist_cache")
 
-CLASS_NAMES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+CLASS_NAMES = FASHION_MNIST_CLASSES
 
 #: The per-detector reports, listed in docs/benchmarks.md.
 REPORTS = [
@@ -110,13 +105,6 @@ def settings_lines(models):
     return lines
 
 
-def job_minutes(results):
-    return (
-        sum(r["fit_s"] + r["n_test"] / r["score_images_per_s"] for r in results.records)
-        / 60
-    )
-
-
 def report(results, args, models, wall):
     header, rows = results.table("roc_auc")
     header = (
@@ -144,7 +132,8 @@ def report(results, args, models, wall):
         "## Fashion-MNIST, one class vs rest, every detector",
         "",
         *environment_lines("python benchmarks/fashion_mnist.py", wall),
-        f"- Sum of the jobs' fit and scoring times: {job_minutes(results):.1f} min "
+        "- Sum of the jobs' fit and scoring times: "
+        f"{job_minutes(results.records):.1f} min "
         "(jobs loaded from the cache count with the time they took when they ran).",
         f"- Protocol: for each class, train on {args.n_train} images of that class "
         "(drawn with the seed) from the training split; score a fixed stratified "
@@ -251,9 +240,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(FIGURE), exist_ok=True)
     results.plot_per_class(FIGURE)
     results.to_csv(CSV)
-    with open(args.out or DOC, "w") as f:
-        f.write(text)
-    print(f"wrote {args.out or DOC}", file=sys.stderr)
+    publish(text, args.out or DOC)
 
 
 if __name__ == "__main__":

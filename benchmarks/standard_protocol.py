@@ -36,10 +36,21 @@ import numpy as np
 import torch
 
 from skanomaly import DETECTORS
-from skanomaly.benchmark import UNTRAINED_SUFFIX, make_detector, run_benchmark
+from skanomaly.benchmark import (
+    UNTRAINED_SUFFIX,
+    BenchmarkResults,
+    make_detector,
+    run_benchmark,
+)
+from skanomaly.datasets import FASHION_MNIST_CLASSES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import environment_lines, markdown_table  # noqa: E402
+from _report import (  # noqa: E402
+    environment_lines,
+    job_minutes,
+    markdown_table,
+    publish,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,18 +58,7 @@ DOC = os.path.join(ROOT, "docs", "benchmarks", "standard_protocol.md")
 CSV = os.path.join(ROOT, "docs", "benchmarks", "standard_protocol.csv")
 CACHE = os.path.join(HERE, "_out", "standard_protocol_cache")
 
-CLASS_NAMES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+CLASS_NAMES = FASHION_MNIST_CLASSES
 ALL_CLASSES = list(range(10))
 #: Classes that also run seeds 1 and 2.
 SEED_CLASSES = [0, 5, 6]
@@ -209,10 +209,6 @@ def cost_table(records, names):
     return header, rows
 
 
-def job_minutes(records):
-    return sum(r["fit_s"] + r["n_test"] / r["score_images_per_s"] for r in records) / 60
-
-
 def report(records, names, args, wall):
     seed = args.seeds[0]
     missing = [
@@ -344,18 +340,9 @@ def main(argv=None):
     if args.quick and args.out is None:
         print(text)
         return
-    import csv
-
-    from skanomaly.benchmark import CSV_FIELDS
-
     os.makedirs(os.path.dirname(CSV), exist_ok=True)
-    with open(CSV, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    with open(args.out or DOC, "w") as f:
-        f.write(text)
-    print(f"wrote {args.out or DOC}", file=sys.stderr)
+    BenchmarkResults(records).to_csv(CSV)
+    publish(text, args.out or DOC)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import environment_lines, markdown_table  # noqa: E402
+from _report import environment_lines, markdown_table, publish  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOC = os.path.join(os.path.dirname(HERE), "docs", "benchmarks", "threads.md")
@@ -129,9 +129,7 @@ def main(argv=None):
     if args.quick:
         print(text)
         return
-    with open(DOC, "w") as f:
-        f.write(text)
-    print(f"wrote {DOC}", file=sys.stderr)
+    publish(text, DOC)
 
 
 if __name__ == "__main__":

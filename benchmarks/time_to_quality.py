@@ -24,7 +24,7 @@ import torch
 from skanomaly.benchmark import make_detector, run_benchmark
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import environment_lines, markdown_table  # noqa: E402
+from _report import environment_lines, markdown_table, publish  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -193,9 +193,7 @@ def main(argv=None):
         print(text)
         return
     plot(results.records, FIGURE)
-    with open(DOC, "w") as f:
-        f.write(text)
-    print(f"wrote {DOC}", file=sys.stderr)
+    publish(text, DOC)
 
 
 if __name__ == "__main__":
