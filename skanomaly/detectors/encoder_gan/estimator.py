@@ -31,6 +31,12 @@ def _robust_location_scale(values):
     return median, max(scale, floor)
 
 
+def _mean_residual(module, x_net, code):
+    """Mean absolute residual ``|x - G(E(x))|`` per image, in the network range."""
+    error = (x_net - module.test_generator()(code)).abs().mean(dim=1)
+    return crop_to(error, module.image_size).flatten(1).mean(dim=1)
+
+
 class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """GAN with a simultaneously trained encoder, scored by the latent code's norm.
 
@@ -315,45 +321,42 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         raise NotImplementedError("EncoderGAN trains in _EncoderGANNet.train_step.")
 
     def _after_training(self, X):
-        codes = self._batched(X, lambda module, x: module.encode(x))
-        gaussian = LedoitWolf().fit(codes.astype(np.float64))
+        # one pass over the training images: their codes and residuals
+        stats = self._batched(X, self._code_and_residual).astype(np.float64)
+        codes, residuals = stats[:, :-1], stats[:, -1]
+        gaussian = LedoitWolf().fit(codes)
         self.latent_location_ = gaussian.location_
         self.latent_precision_ = gaussian.get_precision()
-        stats = self._batched(X, self._norm_and_residual)
         self.latent_norm_median_, self.latent_norm_scale_ = _robust_location_scale(
-            stats[:, 0]
+            np.linalg.norm(codes, axis=1)
         )
-        self.residual_median_, self.residual_scale_ = _robust_location_scale(
-            stats[:, 1]
-        )
+        self.residual_median_, self.residual_scale_ = _robust_location_scale(residuals)
 
     # ---------------------------------------------------------------- scoring
-    def _norm_and_residual(self, module, X, residual=True, with_gaussian=False):
-        """``(n, 2)``: ``||E(x)||_2`` and the mean absolute residual (or NaN).
+    @staticmethod
+    def _code_and_residual(module, X):
+        """``(n, latent_dim + 1)``: ``E(x)`` and the mean absolute residual."""
+        x_net = module.to_network(X)
+        code = module.encoder(x_net)
+        return torch.cat([code, _mean_residual(module, x_net, code)[:, None]], dim=1)
 
-        With ``with_gaussian``, a third column: the squared Mahalanobis
-        distance of ``E(x)`` to the training codes' Gaussian.
+    def _score_columns(self, module, X, residual=True):
+        """``(n, 5)``: the scores of :data:`SCORES`, then the raw latent norm.
+
+        Without ``residual`` the generator is not run and the residual and
+        combined columns are NaN.
         """
         x_net = module.to_network(X)
         code = module.encoder(x_net)
         norm = code.norm(dim=1)
-        columns = [norm]
         if residual:
-            error = (x_net - module.test_generator()(code)).abs().mean(dim=1)
-            columns.append(crop_to(error, module.image_size).flatten(1).mean(dim=1))
+            error = _mean_residual(module, x_net, code)
         else:
-            columns.append(torch.full_like(norm, float("nan")))
-        if with_gaussian:
-            location = torch.as_tensor(self.latent_location_, device=code.device)
-            precision = torch.as_tensor(self.latent_precision_, device=code.device)
-            centred = code.double() - location
-            columns.append(((centred @ precision) * centred).sum(dim=1).to(norm.dtype))
-        return torch.stack(columns, dim=1)
-
-    def _score_columns(self, module, X, residual=True):
-        """``(n, 5)``: the scores of :data:`SCORES`, then the raw latent norm."""
-        stats = self._norm_and_residual(module, X, residual, with_gaussian=True)
-        norm, error, gaussian = stats[:, 0], stats[:, 1], stats[:, 2]
+            error = torch.full_like(norm, float("nan"))
+        location = torch.as_tensor(self.latent_location_, device=code.device)
+        precision = torch.as_tensor(self.latent_precision_, device=code.device)
+        centred = code.double() - location
+        gaussian = ((centred @ precision) * centred).sum(dim=1).to(norm.dtype)
         latent = (norm - self.latent_norm_median_).abs() / self.latent_norm_scale_
         combined = latent + (error - self.residual_median_) / self.residual_scale_
         return torch.stack([latent, error, combined, gaussian, norm], dim=1)
