@@ -26,13 +26,13 @@ PHASES = ("joint", "gan", "encoder")
 class _EncoderGANNet(NeuralNet):
     """skorch net whose train step runs the critic, generator and encoder steps.
 
-    Settings are attributes set after construction (skorch would otherwise
-    treat them as its own parameters): ``phase``, ``n_critic``, ``gp_weight``,
-    ``drift_weight``, and two ``torch.Generator`` objects, ``gan_rng`` for the
-    GAN's latents and interpolation weights and ``encoder_rng`` for the
-    encoder's latents. Because the encoder draws from its own generator and
-    changes no GAN weight, the GAN trains identically whether or not, and
-    whenever, the encoder is trained.
+    Settings are attributes set after construction (skorch would otherwise treat
+    them as its own parameters): ``phase``, ``n_critic``, ``gp_weight``,
+    ``drift_weight``, ``real_cycle_weight`` and two ``torch.Generator`` objects,
+    ``gan_rng`` for the GAN's latents and interpolation weights and
+    ``encoder_rng`` for the encoder's latents. Because the encoder draws from
+    its own generator and changes no GAN weight, the GAN trains identically
+    whether or not, and whenever, the encoder is trained.
 
     ``train_loss`` is the encoder's cycle loss where the encoder is trained,
     and the critic loss in the ``"gan"`` phase; ``d_loss``, ``g_loss``,
@@ -44,6 +44,7 @@ class _EncoderGANNet(NeuralNet):
     n_critic = 1
     gp_weight = 10.0
     drift_weight = 1e-3
+    real_cycle_weight = 0.0
     gan_rng = None
     encoder_rng = None
 
@@ -95,12 +96,17 @@ class _EncoderGANNet(NeuralNet):
         module.update_ema()
         return loss.item()
 
-    def _encoder_step(self, n, batch):
+    def _encoder_step(self, real, batch):
         module = self.module_
-        z = module.sample_latent(n, generator=self.encoder_rng)
+        z = module.sample_latent(len(real), generator=self.encoder_rng)
         with torch.no_grad():
             fake = module.generator(z)
         loss = encoder_cycle_loss(fake, module.generator(module.encoder(fake)))
+        if self.real_cycle_weight > 0:
+            # the library's departure: the encoder also inverts the generator
+            # on the real training images
+            real_loss = encoder_cycle_loss(real, module.generator(module.encoder(real)))
+            loss = loss + self.real_cycle_weight * real_loss
         self._update(loss, "encoder", batch)
         return loss.item()
 
@@ -115,7 +121,7 @@ class _EncoderGANNet(NeuralNet):
             logs["gp"] = sum(s[1] for s in steps) / len(steps)
             logs["g_loss"] = self._generator_step(len(real), batch)
         if self.phase in ("joint", "encoder"):
-            logs["e_loss"] = self._encoder_step(len(real), batch)
+            logs["e_loss"] = self._encoder_step(real, batch)
         for name, value in logs.items():
             self.history.record_batch(name, value)
         loss = logs["e_loss"] if "e_loss" in logs else logs["d_loss"]

@@ -104,6 +104,11 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         iterations, and the encoder afterwards on the frozen generator for as
         many iterations (the baseline of the paper's contamination experiment).
         The GAN is the same in both: the encoder draws its own random numbers.
+    real_cycle_weight : float, default=0.0
+        Weight of a second encoder loss on the *real* training images,
+        ``|x - G(E(x))|_1``, added to the cycle loss on generated images (the
+        library's departure, not the paper's: there the encoder only ever sees
+        generated images). 0 trains the encoder as in the paper.
     betas : tuple of float, default=(0.0, 0.99)
         Adam's betas, as in the official code; passed to ``optimizer`` when it
         takes a ``betas`` argument.
@@ -211,6 +216,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         "ema": [None, Interval(numbers.Real, 0, 1, closed="left")],
         "score": [StrOptions(set(SCORES))],
         "encoder_training": [StrOptions({"simultaneous", "post_hoc"})],
+        "real_cycle_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "betas": [tuple, list],
     }
 
@@ -225,6 +231,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         ema=None,
         score="latent_norm",
         encoder_training="simultaneous",
+        real_cycle_weight=0.0,
         betas=(0.0, 0.99),
         contamination=0.1,
         image_shape=None,
@@ -246,6 +253,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.ema = ema
         self.score = score
         self.encoder_training = encoder_training
+        self.real_cycle_weight = real_cycle_weight
         self.betas = betas
         self.contamination = contamination
         self.image_shape = image_shape
@@ -299,6 +307,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         net.n_critic = self.n_critic
         net.gp_weight = self.gp_weight
         net.drift_weight = self.drift_weight
+        net.real_cycle_weight = self.real_cycle_weight
         net.gan_rng = torch.Generator(device=self.device_).manual_seed(self.rng_seed_)
         net.encoder_rng = torch.Generator(device=self.device_).manual_seed(
             self.rng_seed_ + 1
