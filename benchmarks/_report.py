@@ -11,7 +11,7 @@ import skorch
 import torch
 
 import skanomaly
-from skanomaly.benchmark import _markdown
+from skanomaly.benchmark._results import _markdown
 
 
 def environment_lines(command, wall_seconds):

@@ -79,7 +79,7 @@ class _Evaluate(Callback):
         detector.net_, detector.module_ = net, net.module_
         net.module_.eval()
         with torch.inference_mode():
-            detector._after_training(detector._check_images(self.X_train))
+            detector._fit_statistics(detector._check_images(self.X_train))
         scores = detector.all_scores(self.X_test)
         net.module_.train()
         steps = epoch * int(np.ceil(len(self.X_train) / detector.batch_size))

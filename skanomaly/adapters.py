@@ -42,7 +42,7 @@ def _name(estimator):
 
 
 def _n_columns(X):
-    """Number of columns of 2-D input, or None for other input."""
+    """Return the number of columns of 2-D input, or None for other input."""
     shape = getattr(X, "shape", None)
     if shape is None:
         try:
@@ -393,7 +393,7 @@ class PyODToSklearn(OutlierMixin, BaseEstimator):
             )
 
     def score_samples(self, X):
-        """Normality score of each sample: higher means more normal.
+        """Return the normality score of each sample: higher means more normal.
 
         Parameters
         ----------

@@ -1,38 +1,75 @@
-"""The base class every deep detector in skanomaly subclasses.
+"""The base classes of skanomaly's image detectors.
 
-:class:`BaseDeepDetector` is a :class:`pyod.models.base.BaseDetector`, so a
-skanomaly detector *is* a PyOD detector: ``decision_function`` returns outlier
-scores where higher means more abnormal, ``predict`` returns 0 (inlier) or 1
+Two layers, each a :class:`pyod.models.base.BaseDetector`, so a skanomaly
+detector *is* a PyOD detector: ``decision_function`` returns outlier scores
+where higher means more abnormal, ``predict`` returns 0 (inlier) or 1
 (outlier), and ``fit`` sets ``decision_scores_``, ``threshold_`` and
 ``labels_``.
 
-What lives here, once, for every detector:
+:class:`BaseImageDetector`, for every image detector, holds once: input
+validation and scaling (:func:`skanomaly._validation.check_images`),
+parameter validation at ``fit`` (``_parameter_constraints``, as in
+scikit-learn), seeding from ``random_state`` inside ``fit`` without touching
+the global random state, resolving ``device="auto"``, batched inference in
+fixed-size chunks under :func:`torch.inference_mode` (so that scores do not
+depend on batching), thresholds (``contamination="auto"`` and thresholder
+objects included) and PyOD's members. A detector that only computes
+statistics with a frozen network subclasses it directly: it runs no training
+loop.
 
-* input validation and scaling (:func:`skanomaly._validation.check_images`);
-* parameter validation at ``fit`` (``_parameter_constraints``, as in
-  scikit-learn);
-* seeding from ``random_state`` inside ``fit`` without touching the global
-  random state, and resolving ``device="auto"``;
-* the skorch glue: a private :class:`skorch.NeuralNet` subclass built in
-  ``fit`` that trains the detector's module with the detector's unsupervised
-  loss, with the user's callbacks and a progress bar;
-* batched inference under :func:`torch.inference_mode`;
-* thresholds, including ``contamination="auto"``.
+:class:`BaseDeepDetector`, on it, trains the detector's network through a
+private :class:`skorch.NeuralNet` with the detector's unsupervised loss, the
+user's callbacks and a progress bar.
 
-A subclass implements three hooks:
+The hooks a detector implements (``module`` is the fitted ``module_`` in eval
+mode, ``X`` a float tensor batch ``(n, C, H, W)`` on ``device_``):
 
-``_build_module(image_shape)``
-    Return the (pure PyTorch) module for images of shape ``(C, H, W)``.
-``_training_loss(module, X)``
-    Return the loss of one training batch, or ``(loss, {name: value})`` to
-    log further per-batch values into the history (their names listed in the
-    class attribute ``_logged_losses``).
-``_score_batch(module, X)``
-    Return the outlier score of each image of one batch, higher = more
-    abnormal.
+================================  =====  =====  ====================================
+hook                              layer  need   what it does
+================================  =====  =====  ====================================
+``_fit_model(X)``                 image  yes    fit what the detector fits from the
+                                         [1]_   training images (numpy, ``(n, C, H,
+                                                W)``) and set ``module_``
+``_score_batch(module, X)``       image  yes    outlier score per image, higher =
+                                         [3]_   more abnormal
+``_anomaly_map_batch(module,      image  maps   ``(n, H, W)`` maps at the input's
+X)``                                            size (with ``AnomalyMapMixin``)
+``_score_and_map_batch(module,    image  no     scores and (if ``with_map``) maps of
+X, with_map)``                                  a batch; override when both come
+                                                from one forward pass
+``_fit_statistics(X)``            image  no     statistics of the training images
+                                                computed with the fitted module,
+                                                under inference mode
+``_training_scores(X)``           image  no     scores of the training images
+                                                (default: ``decision_function``'s)
+``_check_params(image_shape)``    image  no     checks that need the image shape;
+                                                raise ``ValueError``
+``_check_inference()``            image  no     checks before a fitted detector
+                                                scores; raise ``ValueError``
+``_min_fit_samples``              image  no     fewest training images (2)
+``presets``                       image  no     named settings: ``"test"`` (tiny,
+                                                for the common checks), ``"demo"``
+                                                (8x8 digits), ``"quick"`` and
+                                                ``"full"`` (the benchmark)
+``_build_module(image_shape)``    deep   yes    the torch module for images of
+                                                shape ``(C, H, W)``
+``_training_loss(module, X)``     deep   yes    loss of one training batch, or
+                                         [2]_   ``(loss, {name: float})``
+``_logged_losses``                deep   no     names of the extra per-batch values
+                                                the loss returns
+``_fit_networks(X)``              deep   no     build and train the network(s), set
+                                                ``net_`` and ``module_`` (default:
+                                                one net with ``_training_loss``)
+================================  =====  =====  ====================================
 
-Detectors that localize also inherit :class:`AnomalyMapMixin` and implement
-``_anomaly_map_batch(module, X)``.
+.. [1] Implemented by :class:`BaseDeepDetector` (it calls ``_fit_networks``).
+.. [2] Unless ``_fit_networks`` trains with a net of its own.
+.. [3] Unless ``_score_and_map_batch`` is overridden.
+
+:func:`skanomaly.register_detector` adds a detector to ``skanomaly.DETECTORS``,
+the benchmark, the command line and the common checks
+(:mod:`skanomaly.testing`); ``docs/writing_a_detector.md`` walks through a
+complete example.
 """
 
 import copy
@@ -41,7 +78,7 @@ import numbers
 import numpy as np
 import torch
 from pyod.models.base import BaseDetector
-from scipy.stats import binom
+from scipy.stats import binom, median_abs_deviation
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -54,20 +91,36 @@ from skorch import NeuralNet
 from skorch.callbacks import PassthroughScoring, ProgressBar
 from skorch.utils import to_tensor
 
+from ._config import get_config
 from ._validation import check_images
 
 __all__ = [
     "AUTO_THRESHOLD_MADS",
     "AnomalyMapMixin",
     "BaseDeepDetector",
+    "BaseImageDetector",
     "ReconstructionMixin",
+    "register_detector",
+    "registered_detectors",
+    "robust_location_scale",
 ]
 
 #: ``contamination="auto"`` flags training scores more than this many robust
-#: standard deviations (1.4826 * MAD) above the median.
+#: standard deviations (the normal-consistent MAD, about 1.4826 * MAD) above
+#: the median.
 AUTO_THRESHOLD_MADS = 3.0
 
-_MAD_TO_STD = 1.4826
+
+def robust_location_scale(values):
+    """Median and normal-consistent MAD (about 1.4826 * MAD) of ``values``.
+
+    The scale is never below ``1e-6 * max(1, |median|)``, so that it can
+    divide.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    median = float(np.median(values))
+    scale = float(median_abs_deviation(values, scale="normal"))
+    return median, max(scale, 1e-6 * max(1.0, abs(median)))
 
 
 class _DetectorNet(NeuralNet):
@@ -105,53 +158,18 @@ def _resolve_device(device):
         ) from exc
 
 
-def knn_scores(
-    queries, reference, n_neighbors, distance, batch_size, leave_out_self=False
-):
-    """Mean distance of each query to its ``n_neighbors`` nearest reference rows.
-
-    Parameters
-    ----------
-    queries, reference : torch.Tensor of shape (n, d) and (m, d)
-    n_neighbors : int
-    distance : callable
-        ``distance(block, reference)`` returns the ``(len(block), m)`` distances.
-    batch_size : int
-        Queries per block, so that at most ``batch_size * m`` distances are held.
-    leave_out_self : bool, default=False
-        The queries are the reference itself (training scores): each row is
-        left out of its own neighbours, as PyOD's KNN does for
-        ``decision_scores_``, so that ``threshold_`` is not set by zero
-        self-distances.
-
-    Returns
-    -------
-    scores : torch.Tensor of shape (n,)
-    """
-    k = min(n_neighbors, len(reference) - int(leave_out_self))
-    if k < 1:
-        raise ValueError(
-            f"k-NN scores need at least {1 + int(leave_out_self)} reference "
-            f"sample(s); got {len(reference)}."
-        )
-    scores = []
-    for start in range(0, len(queries), batch_size):
-        block = queries[start : start + batch_size]
-        distances = distance(block, reference)
-        if leave_out_self:
-            rows = torch.arange(len(block), device=distances.device)
-            distances[rows, start + rows] = float("inf")
-        scores.append(distances.topk(k, dim=1, largest=False).values.mean(dim=1))
-    return torch.cat(scores)
+def _to_numpy(out, n):
+    """Return the first ``n`` rows of a chunk's output as numpy (``None`` stays)."""
+    return None if out is None else out[:n].detach().float().cpu().numpy()
 
 
-class BaseDeepDetector(BaseDetector):
-    """Base class for skanomaly's deep image anomaly detectors.
+class BaseImageDetector(BaseDetector):
+    """Base class of every skanomaly image detector.
 
     Not meant to be used directly: subclasses define ``__init__`` with their
     parameters (all keyword arguments, stored unchanged) and the hooks listed
-    in the module docstring. Every parameter shared by all detectors is
-    documented in :ref:`the user guide <user-guide>` and in each detector.
+    in the module docstring. A detector that trains a network subclasses
+    :class:`BaseDeepDetector` instead.
 
     Notes
     -----
@@ -168,44 +186,44 @@ class BaseDeepDetector(BaseDetector):
         ],
         "image_shape": [None, tuple, list],
         "channels_last": [None, "boolean"],
-        # 0 leaves the network at its initial weights: the untrained-network
-        # ablation, scored the same way as the trained detector
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "optimizer": [HasMethods(["step", "zero_grad"])],
-        "callbacks": [None, list, tuple],
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
 
-    #: Names of per-batch values logged by ``_training_loss`` besides the loss.
-    _logged_losses = ()
-
-    #: Parameters :mod:`skanomaly.benchmark` uses for its "quick" preset (a
-    #: smoke run) and its "full" preset (the reported benchmark). Subclasses
-    #: set their own; these defaults only shorten training for "quick".
-    benchmark_presets = {"quick": {"max_epochs": 2}, "full": {}}
+    #: Named settings: ``"test"`` (tiny networks that fit in well under a
+    #: second, for :mod:`skanomaly.testing`), ``"demo"`` (8x8 digits, for
+    #: ``skanomaly demo``), ``"quick"`` (a smoke run of the benchmark) and
+    #: ``"full"`` (the 500-image benchmark); the benchmark's ``"default"``
+    #: preset is the constructor's defaults.
+    presets = {"test": {}, "demo": {}, "quick": {}, "full": {}}
 
     #: Fewest training images ``fit`` accepts.
     _min_fit_samples = 2
 
     # ------------------------------------------------------------------ hooks
-    def _build_module(self, image_shape):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _training_loss(self, module, X):  # pragma: no cover - abstract
+    def _fit_model(self, X):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _score_batch(self, module, X):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _anomaly_map_batch(self, module, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_and_map_batch(self, module, X, with_map):
+        """Scores and, if ``with_map``, maps of one batch (else ``None``)."""
+        scores = self._score_batch(module, X)
+        return scores, self._anomaly_map_batch(module, X) if with_map else None
+
     def _check_params(self, image_shape):
         """Detector-specific checks that need the image shape; raise ValueError."""
 
-    def _after_training(self, X):
-        """Statistics computed after training, before training scores (no grad)."""
+    def _check_inference(self):
+        """Check a fitted detector before it scores images; raise ValueError."""
+
+    def _fit_statistics(self, X):
+        """Statistics computed with the fitted module, before training scores."""
 
     # ------------------------------------------------------------- validation
     def _validate_params(self):
@@ -218,7 +236,7 @@ class BaseDeepDetector(BaseDetector):
     def _check_images(self, X, *, fit=False):
         """Validate images; at predict time also against the fitted shape."""
         if not fit:
-            check_is_fitted(self, ["net_", "image_shape_"])
+            check_is_fitted(self, ["module_", "image_shape_"])
         return check_images(
             X,
             image_shape=self.image_shape,
@@ -228,37 +246,6 @@ class BaseDeepDetector(BaseDetector):
         )
 
     # ---------------------------------------------------------------- fitting
-    def _callbacks(self):
-        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or ())]
-        callbacks += [
-            (name, PassthroughScoring(name=name, on_train=True))
-            for name in self._logged_losses
-        ]
-        if self.verbose:
-            callbacks.append(ProgressBar())
-        return callbacks
-
-    def _make_net(self, module, n_samples, net_class=_DetectorNet, **kwargs):
-        """Build the private skorch net that trains ``module``."""
-        drop_last = n_samples > self.batch_size and n_samples % self.batch_size == 1
-        net = net_class(
-            module=module,
-            criterion=torch.nn.MSELoss,  # unused: the loss is the detector's
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=None,
-            callbacks=self._callbacks(),
-            device=self.device_,
-            verbose=int(self.verbose),
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=drop_last,
-            **kwargs,
-        )
-        net.loss_fn = self._training_loss
-        return net
-
     def _seed(self):
         """Draw the integer seed of this fit from ``random_state``."""
         return int(
@@ -266,7 +253,7 @@ class BaseDeepDetector(BaseDetector):
         )
 
     def fit(self, X, y=None):
-        """Train the detector on images assumed to be (mostly) normal.
+        """Fit the detector on images assumed to be (mostly) normal.
 
         Parameters
         ----------
@@ -297,12 +284,10 @@ class BaseDeepDetector(BaseDetector):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.rng_seed_ = seed
-            self._fit_networks(X)
-            module = self.module_
-            module.eval()
+            self._fit_model(X)
+            self.module_.eval()
             with torch.inference_mode():
-                self._after_training(X)
-        self.history_ = self.net_.history
+                self._fit_statistics(X)
         self.decision_scores_ = self._training_scores(X)
         self._process_decision_scores()
         return self
@@ -316,34 +301,22 @@ class BaseDeepDetector(BaseDetector):
         """
         return self._scores(X)
 
-    def _fit_networks(self, X):
-        """Build and train the network(s); sets ``net_`` and ``module_``.
-
-        Called with the torch random state seeded from ``random_state``.
-        Detectors with several training stages or networks override it.
-        """
-        module = self._build_module(self.image_shape_)
-        self.net_ = self._make_net(module, len(X))
-        self.net_.fit(X, None)
-        self.module_ = self.net_.module_
-
     # ---------------------------------------------------------------- scoring
-    #: Images per inference chunk. Every chunk the network sees at inference
-    #: has exactly this many images (the last one is padded with copies of
-    #: its last image, whose outputs are dropped): convolution kernels are
-    #: chosen per input shape and round differently, so with one shape an
-    #: image's outputs are the same, bit for bit, whichever and however many
-    #: images are scored with it.
-    _inference_chunk = 32
-
     def _batched(self, X, fn):
         """Apply ``fn(module, chunk)`` to ``X`` in fixed-size chunks, in eval mode.
 
-        Returns the per-chunk outputs concatenated as a numpy array.
+        Every chunk has exactly ``inference_batch_size`` images
+        (:func:`skanomaly.set_config`); the last one is padded with copies of
+        its last image, whose outputs are dropped. Convolution kernels are
+        chosen per input shape and round differently, so with one shape an
+        image's outputs are the same, bit for bit, whichever and however many
+        images are scored with it. ``fn`` returns a tensor or a tuple of
+        tensors (or ``None``); the result is the per-chunk outputs
+        concatenated as numpy arrays (float32), in the same structure.
         """
         module = self.module_
         module.eval()
-        size = self._inference_chunk
+        size = get_config()["inference_batch_size"]
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(X), size):
@@ -352,9 +325,25 @@ class BaseDeepDetector(BaseDetector):
                 if n < size:
                     pad = chunk[-1:].expand(size - n, *chunk.shape[1:])
                     chunk = torch.cat([chunk, pad])
-                out = fn(module, chunk.to(self.device_))[:n]
-                outputs.append(out.detach().float().cpu().numpy())
+                out = fn(module, chunk.to(self.device_))
+                if isinstance(out, tuple):
+                    outputs.append(tuple(_to_numpy(o, n) for o in out))
+                else:
+                    outputs.append(_to_numpy(out, n))
+        if outputs and isinstance(outputs[0], tuple):
+            return tuple(
+                None if parts[0] is None else np.concatenate(parts, axis=0)
+                for parts in zip(*outputs)
+            )
         return np.concatenate(outputs, axis=0)
+
+    def _infer(self, X, with_map=False):
+        """Scores (float64) and maps (or ``None``) of validated images, one pass."""
+        self._check_inference()
+        scores, maps = self._batched(
+            X, lambda module, x: self._score_and_map_batch(module, x, with_map)
+        )
+        return scores.astype(np.float64).ravel(), maps
 
     def decision_function(self, X):
         """Outlier score of each image: higher means more abnormal.
@@ -373,7 +362,7 @@ class BaseDeepDetector(BaseDetector):
 
     def _scores(self, X):
         """Scores of already validated images ``(n, C, H, W)``."""
-        return self._batched(X, self._score_batch).astype(np.float64).ravel()
+        return self._infer(X)[0]
 
     # ------------------------------------------------------------- thresholds
     def _process_decision_scores(self):
@@ -381,12 +370,12 @@ class BaseDeepDetector(BaseDetector):
 
         A float ``contamination`` and thresholder objects follow PyOD; for
         ``"auto"`` the threshold is ``median + 3 * 1.4826 * MAD`` of the
-        training scores, a robust three-sigma rule.
+        training scores (the normal-consistent MAD), a robust three-sigma rule.
         """
         scores = self.decision_scores_
         if isinstance(self.contamination, str):
             median = np.median(scores)
-            mad = _MAD_TO_STD * np.median(np.abs(scores - median))
+            mad = median_abs_deviation(scores, scale="normal")
             self.threshold_ = float(median + AUTO_THRESHOLD_MADS * mad)
             self.labels_ = (scores > self.threshold_).astype(int)
             self._mu = np.mean(scores)
@@ -488,28 +477,112 @@ class BaseDeepDetector(BaseDetector):
         return tags
 
 
+class BaseDeepDetector(BaseImageDetector):
+    """Base class of the detectors that train a network through skorch.
+
+    Adds the training parameters (``max_epochs``, ``batch_size``, ``lr``,
+    ``optimizer``, ``callbacks``) and implements ``_fit_model``: a private
+    :class:`skorch.NeuralNet` trains the module of ``_build_module`` with the
+    loss of ``_training_loss`` (see the hooks in the module docstring).
+    Every parameter shared by all detectors is documented in :ref:`the user
+    guide <user-guide>` and in each detector.
+    """
+
+    _parameter_constraints = {
+        **BaseImageDetector._parameter_constraints,
+        # 0 leaves the network at its initial weights: the untrained-network
+        # ablation, scored the same way as the trained detector
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [HasMethods(["step", "zero_grad"])],
+        "callbacks": [None, list, tuple],
+    }
+
+    #: Names of per-batch values logged by ``_training_loss`` besides the loss.
+    _logged_losses = ()
+
+    def _build_module(self, image_shape):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _training_loss(self, module, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _callbacks(self):
+        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or ())]
+        callbacks += [
+            (name, PassthroughScoring(name=name, on_train=True))
+            for name in self._logged_losses
+        ]
+        if self.verbose:
+            callbacks.append(ProgressBar())
+        return callbacks
+
+    def _make_net(self, module, n_samples, net_class=_DetectorNet, **kwargs):
+        """Build the private skorch net that trains ``module``."""
+        drop_last = n_samples > self.batch_size and n_samples % self.batch_size == 1
+        net = net_class(
+            module=module,
+            criterion=torch.nn.MSELoss,  # unused: the loss is the detector's
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            callbacks=self._callbacks(),
+            device=self.device_,
+            verbose=int(self.verbose),
+            iterator_train__shuffle=True,
+            iterator_train__drop_last=drop_last,
+            **kwargs,
+        )
+        net.loss_fn = self._training_loss
+        return net
+
+    def _fit_model(self, X):
+        self._fit_networks(X)
+        self.history_ = self.net_.history
+
+    def _fit_networks(self, X):
+        """Build and train the network(s); sets ``net_`` and ``module_``.
+
+        Called with the torch random state seeded from ``random_state``.
+        Detectors with several training stages or networks override it.
+        """
+        module = self._build_module(self.image_shape_)
+        self.net_ = self._make_net(module, len(X))
+        self.net_.fit(X, None)
+        self.module_ = self.net_.module_
+
+
 class AnomalyMapMixin:
     """Per-pixel anomaly maps for detectors that localize.
 
     The detector implements ``_anomaly_map_batch(module, X)`` returning
-    ``(batch, H, W)`` maps at the input's size.
+    ``(batch, H, W)`` maps at the input's size, and may override
+    ``_score_and_map_batch`` to compute scores and maps in one pass.
     """
 
-    def anomaly_map(self, X):
+    def anomaly_map(self, X, return_scores=False):
         """Per-pixel anomaly map of each image, higher = more abnormal.
 
         Parameters
         ----------
         X : array-like or torch.Tensor
             Images of the shape seen in ``fit``.
+        return_scores : bool, default=False
+            Also return the images' scores, the values of
+            ``decision_function(X)``, from the same pass of the network.
 
         Returns
         -------
         maps : ndarray of shape (n_samples, H, W)
             At the input's height and width.
+        scores : ndarray of shape (n_samples,)
+            Only with ``return_scores=True``.
         """
-        X = self._check_images(X)
-        return self._batched(X, self._anomaly_map_batch)
+        scores, maps = self._infer(self._check_images(X), with_map=True)
+        return (maps, scores) if return_scores else maps
 
 
 class ReconstructionMixin:
@@ -532,3 +605,55 @@ class ReconstructionMixin:
         """
         X = self._check_images(X)
         return self._batched(X, self._reconstruct_batch)
+
+
+_REGISTRY = {}
+
+
+def register_detector(cls):
+    """Class decorator that makes ``cls`` one of skanomaly's detectors.
+
+    A registered detector is in :func:`registered_detectors` (and so in
+    ``skanomaly.DETECTORS`` and importable from ``skanomaly`` when it lives in
+    a subpackage of ``skanomaly.detectors``), is available to
+    :mod:`skanomaly.benchmark` and ``skanomaly benchmark`` by its class name,
+    runs in ``skanomaly demo`` with its ``presets["demo"]`` settings, and is
+    checked by skanomaly's common tests (:mod:`skanomaly.testing`).
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of :class:`BaseImageDetector`.
+
+    Returns
+    -------
+    cls : type
+        Unchanged.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, BaseImageDetector)):
+        raise TypeError(
+            f"register_detector expects a subclass of BaseImageDetector; got {cls!r}."
+        )
+    name = cls.__name__
+    known = _REGISTRY.get(name)
+    if known is not None and (known.__module__, known.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise ValueError(
+            f"a detector named {name!r} is already registered "
+            f"({known.__module__}.{known.__qualname__}); detector names must be "
+            "unique, since the benchmark and the command line use them."
+        )
+    _REGISTRY[name] = cls
+    return cls
+
+
+def registered_detectors():
+    """Return the registered detector classes, sorted by name.
+
+    Returns
+    -------
+    detectors : tuple of type
+    """
+    return tuple(_REGISTRY[name] for name in sorted(_REGISTRY))

@@ -21,67 +21,27 @@ from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
+from .base import registered_detectors
 from .datasets import load_digits, make_one_class_split
-from .detectors import (
-    UTAD,
-    ConvAutoEncoder,
-    EncoderGAN,
-    InfoTheoreticAD,
-    SelfSupervisedAE,
-)
 from .preprocessing import ImageFlattener
 
 __all__ = ["build_parser", "demo_detectors", "main", "run_demo", "torch_threads"]
 
 
 def demo_detectors(random_state=0):
-    """The detectors of the demo, by name, with settings for 8x8 digits."""
+    """Return the detectors of the demo, by name, with settings for 8x8 digits.
+
+    Every registered detector with its ``presets["demo"]`` settings, then
+    PyOD's KNN, IForest and PCA on pixels.
+    """
+    detectors = {
+        cls.__name__: cls(
+            **cls.presets.get("demo", {}), device="cpu", random_state=random_state
+        )
+        for cls in registered_detectors()
+    }
     return {
-        "ConvAutoEncoder": ConvAutoEncoder(
-            n_filters=16,
-            depth=3,
-            latent_dim=8,
-            max_epochs=50,
-            batch_size=16,
-            device="cpu",
-            random_state=random_state,
-        ),
-        "EncoderGAN": EncoderGAN(
-            n_filters=8,
-            latent_dim=32,
-            max_epochs=15,
-            batch_size=16,
-            lr=1e-3,
-            device="cpu",
-            random_state=random_state,
-        ),
-        "InfoTheoreticAD": InfoTheoreticAD(
-            n_filters=8,
-            depth=2,
-            max_epochs=15,
-            batch_size=32,
-            device="cpu",
-            random_state=random_state,
-        ),
-        "SelfSupervisedAE": SelfSupervisedAE(
-            n_filters=16,
-            depth=2,
-            max_epochs=30,
-            batch_size=16,
-            smoothing_sigma=0.5,
-            device="cpu",
-            random_state=random_state,
-        ),
-        "UTAD": UTAD(
-            impression_filters=(8, 16),
-            impression_channels=4,
-            expert_dim=8,
-            max_epochs=20,
-            batch_size=16,
-            smoothing_sigma=0.5,
-            device="cpu",
-            random_state=random_state,
-        ),
+        **detectors,
         "PyOD KNN (pixels)": make_pipeline(ImageFlattener(), KNN()),
         "PyOD IForest (pixels)": make_pipeline(
             ImageFlattener(), IForest(random_state=random_state)
@@ -212,6 +172,7 @@ def _version():
 
 
 def build_parser():
+    """Return the argument parser of the ``skanomaly`` command."""
     parser = argparse.ArgumentParser(
         prog="skanomaly",
         description="Deep unsupervised image anomaly detection, the scikit-learn way.",
@@ -382,7 +343,6 @@ def _add_benchmark_parser(commands):
 
 
 def _run_benchmark_command(args, parser):
-    from . import DETECTORS
     from .benchmark import available_detectors, run_benchmark
 
     if args.list_detectors:
@@ -392,7 +352,8 @@ def _run_benchmark_command(args, parser):
     detectors = []
     for name in args.detectors:
         if name == "all":
-            detectors += [cls.__name__ for cls in DETECTORS] + list(CLASSICAL_DEFAULTS)
+            detectors += [cls.__name__ for cls in registered_detectors()]
+            detectors += list(CLASSICAL_DEFAULTS)
         else:
             detectors.append(name)
     detectors = list(dict.fromkeys(detectors))

@@ -1,4 +1,4 @@
-"""Image embeddings from a frozen, ImageNet-pretrained backbone.
+r"""Image embeddings from a frozen, ImageNet-pretrained backbone.
 
 :class:`PretrainedEmbedding` turns images into feature vectors with a frozen
 convolutional network pretrained on ImageNet, so that any tabular detector

@@ -1,4 +1,8 @@
-"""Shared fixtures and the registry of detectors the common tests run on."""
+"""Shared fixtures: images, Fashion-MNIST tasks, the detectors, torch threads.
+
+Fast settings of each detector (its ``presets["test"]``) and the helpers
+``make_detector`` and ``smooth_images`` come from :mod:`skanomaly.testing`.
+"""
 
 import os
 
@@ -8,73 +12,9 @@ import torch
 
 import skanomaly
 from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
+from skanomaly.testing import make_detector, smooth_images
 
-#: Settings that make each exported detector train in well under a second on
-#: tiny images. A detector exported in ``skanomaly.DETECTORS`` without an entry
-#: here fails ``test_every_detector_is_registered``.
-FAST_PARAMS = {
-    "ConvAutoEncoder": dict(n_filters=4, depth=2, latent_dim=4, max_epochs=2),
-    "EncoderGAN": dict(n_filters=4, latent_dim=8, max_epochs=2),
-    "InfoTheoreticAD": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
-    "SelfSupervisedAE": dict(n_filters=4, depth=1, max_epochs=2),
-    "UTAD": dict(impression_filters=(4, 4), expert_dim=4, max_epochs=2),
-}
-
-#: scikit-learn checks that do not apply to skanomaly's detectors, with why.
-_TABULAR = (
-    "generates tabular data with a handful of features; skanomaly's detectors "
-    "take images of at least 8x8 pixels, and flattened rows only with "
-    "image_shape (the same property is checked on images in test_common.py)"
-)
-SKLEARN_CHECKS_THAT_DO_NOT_APPLY = {
-    name: _TABULAR
-    for name in (
-        "check_fit_score_takes_y",
-        "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_estimators_dtypes",
-        "check_dtype_object",
-        "check_estimators_empty_data_messages",
-        "check_pipeline_consistency",
-        "check_estimators_nan_inf",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_outliers_fit_predict",
-        "check_outliers_train",
-        "check_classifier_data_not_an_array",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_fit2d_1sample",
-        "check_fit2d_1feature",
-        "check_dict_unchanged",
-        "check_fit_idempotent",
-        "check_fit_check_is_fitted",
-        "check_n_features_in",
-        "check_fit2d_predict1d",
-    )
-}
-
-
-def make_detector(cls, **params):
-    """An instance of ``cls`` with the fast settings and a fixed seed."""
-    settings = {"random_state": 0, "device": "cpu", **FAST_PARAMS[cls.__name__]}
-    settings.update(params)
-    return cls(**settings)
-
-
-def smooth_images(n, size=16, channels=None, seed=0):
-    """Smooth random images in [0, 1]: a sum of two oriented gradients."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    shape = (n, size, size) if channels is None else (n, channels, size, size)
-    a = rng.uniform(-1, 1, shape[:-2] + (1, 1))
-    b = rng.uniform(-1, 1, shape[:-2] + (1, 1))
-    images = 0.5 + 0.25 * (a * xx + b * yy)
-    return images.astype(np.float32)
+__all__ = ["fashion_mnist_task", "make_detector", "smooth_images"]
 
 
 def fashion_mnist_task(normal_class, n_train=1000, n_test=2000):

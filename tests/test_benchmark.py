@@ -9,6 +9,8 @@ from pyod.models.knn import KNN
 from sklearn.pipeline import make_pipeline
 
 import skanomaly.benchmark as benchmark
+import skanomaly.benchmark._jobs as benchmark_jobs
+import skanomaly.benchmark._tasks as benchmark_tasks
 from skanomaly import DETECTORS, ConvAutoEncoder
 from skanomaly.benchmark import (
     BenchmarkResults,
@@ -120,7 +122,7 @@ def test_cache_makes_a_rerun_skip_finished_jobs(tmp_path):
 
 def test_an_interrupted_run_resumes(tmp_path, monkeypatch):
     """Check that jobs finished before an interruption are not run again."""
-    real_run_job = benchmark._run_job
+    real_run_job = benchmark_jobs._run_job
     calls = []
 
     def interrupted_after_three(*args):
@@ -129,13 +131,13 @@ def test_an_interrupted_run_resumes(tmp_path, monkeypatch):
         calls.append(args[0])
         return real_run_job(*args)
 
-    monkeypatch.setattr(benchmark, "_run_job", interrupted_after_three)
+    monkeypatch.setattr(benchmark_jobs, "_run_job", interrupted_after_three)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path)
     assert len(list((tmp_path / "cache").glob("*.json"))) == 3
     assert not list((tmp_path / "cache").glob("*.tmp"))
 
-    monkeypatch.setattr(benchmark, "_run_job", real_run_job)
+    monkeypatch.setattr(benchmark_jobs, "_run_job", real_run_job)
     results = _run(tmp_path)
     assert [r["cached"] for r in results.records] == [True, True, True, False]
 
@@ -154,8 +156,8 @@ def test_every_exported_detector_is_available_with_both_presets():
     names = available_detectors()
     for cls in DETECTORS:
         assert cls.__name__ in names
-        assert set(cls.__dict__.get("benchmark_presets", {})) == {"quick", "full"}, (
-            f"{cls.__name__} should define benchmark_presets for quick and full runs"
+        assert {"quick", "full", "test", "demo"} <= set(cls.__dict__["presets"]), (
+            f"{cls.__name__} should define presets for test, demo, quick and full"
         )
         for preset in ("quick", "full"):
             detector = make_detector(cls.__name__, preset=preset, random_state=3)
@@ -334,8 +336,8 @@ def test_cli_benchmark_missing_data(monkeypatch, capsys, tmp_path):
             "install the Debian package dataset-fashion-mnist"
         )
 
-    monkeypatch.setattr(benchmark, "fetch_fashion_mnist", missing)
-    monkeypatch.setattr(benchmark, "_LOADED", {})
+    monkeypatch.setattr(benchmark_tasks, "fetch_fashion_mnist", missing)
+    monkeypatch.setattr(benchmark_tasks, "_LOADED", {})
     with pytest.raises(SystemExit) as info:
         main(
             [

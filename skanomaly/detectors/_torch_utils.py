@@ -1,10 +1,22 @@
-"""PyTorch helpers shared by the detectors' modules (no scikit-learn, no skorch)."""
+"""PyTorch helpers shared by the detectors (no scikit-learn, no skorch, no base).
+
+Torch modules and estimators may both import this module; it imports torch
+only.
+"""
 
 import math
 
+import torch
 import torch.nn.functional as F
 
-__all__ = ["crop_to", "pad_to_multiple", "padded_size"]
+__all__ = [
+    "crop_to",
+    "gaussian_blur",
+    "knn_scores",
+    "pad_to_multiple",
+    "padded_size",
+    "squared_error_map",
+]
 
 
 def pad_to_multiple(x, multiple, mode="replicate"):
@@ -33,3 +45,76 @@ def crop_to(x, size):
 def padded_size(size, multiple):
     """Size ``(H, W)`` after :func:`pad_to_multiple`."""
     return tuple(math.ceil(s / multiple) * multiple for s in size)
+
+
+def squared_error_map(x, reconstruction):
+    """Per-pixel squared error averaged over channels: ``(batch, H, W)``."""
+    return (x - reconstruction).pow(2).mean(dim=1)
+
+
+def _gaussian_kernel1d(sigma, device, dtype):
+    radius = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def gaussian_blur(x, sigma):
+    """Separable Gaussian blur of ``(n, C, H, W)`` with reflect padding.
+
+    ``sigma`` is a float (same for the whole batch); ``sigma <= 0`` returns
+    ``x`` unchanged.
+    """
+    if sigma <= 0:
+        return x
+    kernel = _gaussian_kernel1d(sigma, x.device, x.dtype)
+    radius = len(kernel) // 2
+    channels = x.shape[1]
+    # reflect padding needs pad < size: fall back to replicate for tiny maps
+    mode = "reflect" if min(x.shape[-2:]) > radius else "replicate"
+    weight_h = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+    weight_w = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    x = F.pad(x, (0, 0, radius, radius), mode=mode)
+    x = F.conv2d(x, weight_h, groups=channels)
+    x = F.pad(x, (radius, radius, 0, 0), mode=mode)
+    return F.conv2d(x, weight_w, groups=channels)
+
+
+def knn_scores(
+    queries, reference, n_neighbors, distance, batch_size, leave_out_self=False
+):
+    """Mean distance of each query to its ``n_neighbors`` nearest reference rows.
+
+    Parameters
+    ----------
+    queries, reference : torch.Tensor of shape (n, d) and (m, d)
+    n_neighbors : int
+    distance : callable
+        ``distance(block, reference)`` returns the ``(len(block), m)`` distances.
+    batch_size : int
+        Queries per block, so that at most ``batch_size * m`` distances are held.
+    leave_out_self : bool, default=False
+        The queries are the reference itself (training scores): each row is
+        left out of its own neighbours, as PyOD's KNN does for
+        ``decision_scores_``, so that ``threshold_`` is not set by zero
+        self-distances.
+
+    Returns
+    -------
+    scores : torch.Tensor of shape (n,)
+    """
+    k = min(n_neighbors, len(reference) - int(leave_out_self))
+    if k < 1:
+        raise ValueError(
+            f"k-NN scores need at least {1 + int(leave_out_self)} reference "
+            f"sample(s); got {len(reference)}."
+        )
+    scores = []
+    for start in range(0, len(queries), batch_size):
+        block = queries[start : start + batch_size]
+        distances = distance(block, reference)
+        if leave_out_self:
+            rows = torch.arange(len(block), device=distances.device)
+            distances[rows, start + rows] = float("inf")
+        scores.append(distances.topk(k, dim=1, largest=False).values.mean(dim=1))
+    return torch.cat(scores)

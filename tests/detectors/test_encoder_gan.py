@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_PARAMS, fashion_mnist_task, smooth_images
+from conftest import fashion_mnist_task, smooth_images
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import EncoderGAN
@@ -16,7 +16,7 @@ from skanomaly.detectors.encoder_gan import (
     n_levels_for,
 )
 
-FAST = dict(FAST_PARAMS["EncoderGAN"], device="cpu", random_state=0)
+FAST = dict(EncoderGAN.presets["test"], device="cpu", random_state=0)
 
 
 def _state(network):
@@ -110,8 +110,13 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
     ).item() == (pytest.approx(1.0))
 
 
-def test_encoder_step_leaves_generator_and_critic_unchanged():
-    """Check that the encoder's cycle loss updates the encoder's weights only."""
+@pytest.mark.parametrize("real_cycle_weight", [0.0, 1.0])
+def test_encoder_step_leaves_generator_and_critic_unchanged(real_cycle_weight):
+    """Check that the encoder's loss updates the encoder's weights only.
+
+    With ``real_cycle_weight`` > 0 the loss also has a cycle term on the real
+    batch; the gradient still reaches the encoder only.
+    """
     X = smooth_images(32)
     detector = EncoderGAN(**FAST).fit(X)
     net, module = detector.net_, detector.module_
@@ -122,11 +127,30 @@ def test_encoder_step_leaves_generator_and_critic_unchanged():
         _state(module.encoder),
     )
     net.encoder_rng = torch.Generator().manual_seed(0)
-    loss = net._encoder_step(32, None)
+    net.real_cycle_weight = real_cycle_weight
+    real = module.to_network(torch.from_numpy(X[:, None]))
+    loss = net._encoder_step(real, None)
     assert np.isfinite(loss) and loss > 0
     assert _same_weights(_state(module.generator), generator)
     assert _same_weights(_state(module.critic), critic)
     assert not _same_weights(_state(module.encoder), encoder)
+
+
+def test_real_cycle_weight_changes_the_encoder_only():
+    """Check that the real-image cycle changes the encoder, not the GAN.
+
+    The encoder draws its own random numbers and changes no GAN weight, so
+    the generator of a fit with ``real_cycle_weight=1`` is the generator of
+    the paper's fit with the same seed, bit for bit.
+    """
+    X = smooth_images(32)
+    paper = EncoderGAN(**FAST).fit(X)
+    real = EncoderGAN(**FAST, real_cycle_weight=1.0).fit(X)
+    generators = _state(paper.module_.generator), _state(real.module_.generator)
+    assert _same_weights(*generators)
+    assert not _same_weights(
+        _state(paper.module_.encoder), _state(real.module_.encoder)
+    )
 
 
 def test_losses_are_finite_and_logged_per_batch_and_epoch():

@@ -5,12 +5,19 @@ import numbers
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
-from .torch_model import ConvAutoEncoderModule, squared_error_map
+from ...base import (
+    AnomalyMapMixin,
+    BaseDeepDetector,
+    ReconstructionMixin,
+    register_detector,
+)
+from .._torch_utils import squared_error_map
+from .torch_model import ConvAutoEncoderModule
 
 __all__ = ["ConvAutoEncoder"]
 
 
+@register_detector
 class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """Convolutional autoencoder scored by its reconstruction error.
 
@@ -110,8 +117,12 @@ class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     (32,)
     """
 
-    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
-    benchmark_presets = {
+    #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
+    #: tiny networks for the common checks, 8x8 digits for the demo, and the
+    #: benchmark's quick and full runs.
+    presets = {
+        "test": dict(n_filters=4, depth=2, latent_dim=4, max_epochs=2),
+        "demo": dict(n_filters=16, depth=3, latent_dim=8, max_epochs=50, batch_size=16),
         "quick": dict(n_filters=8, latent_dim=8, max_epochs=2),
         "full": dict(max_epochs=40),
     }
@@ -171,5 +182,6 @@ class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     def _anomaly_map_batch(self, module, X):
         return squared_error_map(X, module(X))
 
-    def _score_batch(self, module, X):
-        return self._anomaly_map_batch(module, X).mean(dim=(1, 2))
+    def _score_and_map_batch(self, module, X, with_map):
+        maps = self._anomaly_map_batch(module, X)
+        return maps.mean(dim=(1, 2)), maps if with_map else None

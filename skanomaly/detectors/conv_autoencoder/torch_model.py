@@ -97,8 +97,3 @@ class ConvAutoEncoderModule(nn.Module):
     def forward(self, x):
         """Reconstruction of ``x``, same shape as ``x``."""
         return self.decode(self.encode(x))
-
-
-def squared_error_map(x, reconstruction):
-    """Per-pixel squared error averaged over channels: ``(batch, H, W)``."""
-    return (x - reconstruction).pow(2).mean(dim=1)

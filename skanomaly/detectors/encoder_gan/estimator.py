@@ -10,25 +10,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
+from ...base import (
+    AnomalyMapMixin,
+    BaseDeepDetector,
+    ReconstructionMixin,
+    register_detector,
+    robust_location_scale,
+)
 from .._torch_utils import crop_to
 from ._training import _EncoderGANNet
 from .torch_model import EncoderGANModule
 
 __all__ = ["EncoderGAN"]
 
-_MAD_TO_STD = 1.4826
-
 #: The values of ``score``; :meth:`EncoderGAN.all_scores` returns each.
 SCORES = ("latent_norm", "residual", "combined", "latent_gaussian")
-
-
-def _robust_location_scale(values):
-    """Median and 1.4826 * MAD of ``values`` (a scale never below a tiny floor)."""
-    median = float(np.median(values))
-    scale = _MAD_TO_STD * float(np.median(np.abs(values - median)))
-    floor = 1e-6 * max(1.0, abs(median))
-    return median, max(scale, floor)
 
 
 def _mean_residual(module, x_net, code):
@@ -37,6 +33,7 @@ def _mean_residual(module, x_net, code):
     return crop_to(error, module.image_size).flatten(1).mean(dim=1)
 
 
+@register_detector
 class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """GAN with a simultaneously trained encoder, scored by the latent code's norm.
 
@@ -200,8 +197,12 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
 
     _logged_losses = ("d_loss", "g_loss", "e_loss", "gp")
 
-    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
-    benchmark_presets = {
+    #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
+    #: tiny networks for the common checks, 8x8 digits for the demo, and the
+    #: benchmark's quick and full runs.
+    presets = {
+        "test": dict(n_filters=4, latent_dim=8, max_epochs=2),
+        "demo": dict(n_filters=8, latent_dim=32, max_epochs=15, batch_size=16, lr=1e-3),
         "quick": dict(n_filters=4, latent_dim=16, max_epochs=2),
         "full": dict(n_filters=8, latent_dim=128, batch_size=32, max_epochs=8, lr=2e-4),
     }
@@ -329,17 +330,17 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     def _training_loss(self, module, X):  # pragma: no cover - see _EncoderGANNet
         raise NotImplementedError("EncoderGAN trains in _EncoderGANNet.train_step.")
 
-    def _after_training(self, X):
+    def _fit_statistics(self, X):
         # one pass over the training images: their codes and residuals
         stats = self._batched(X, self._code_and_residual).astype(np.float64)
         codes, residuals = stats[:, :-1], stats[:, -1]
         gaussian = LedoitWolf().fit(codes)
         self.latent_location_ = gaussian.location_
         self.latent_precision_ = gaussian.get_precision()
-        self.latent_norm_median_, self.latent_norm_scale_ = _robust_location_scale(
+        self.latent_norm_median_, self.latent_norm_scale_ = robust_location_scale(
             np.linalg.norm(codes, axis=1)
         )
-        self.residual_median_, self.residual_scale_ = _robust_location_scale(residuals)
+        self.residual_median_, self.residual_scale_ = robust_location_scale(residuals)
 
     # ---------------------------------------------------------------- scoring
     @staticmethod

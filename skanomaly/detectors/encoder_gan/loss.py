@@ -45,7 +45,7 @@ def generator_loss(d_fake):
 
 
 def encoder_cycle_loss(fake, cycled):
-    """Encoder loss ``L_E = E_z (1 / CHW) ||G(z) - G(E(G(z)))||_1``.
+    """Compute the encoder loss ``L_E = E_z (1 / CHW) ||G(z) - G(E(G(z)))||_1``.
 
     ``fake = G(z)`` and ``cycled = G(E(G(z)))``. Its gradients are applied to
     the encoder only: the gradient flows *through* the generator, whose weights

@@ -51,6 +51,7 @@ class PixelNorm(nn.Module):
     """:func:`pixel_norm` as a layer."""
 
     def forward(self, x):
+        """Pixel-normalize ``x`` over its channels."""
         return pixel_norm(x)
 
 
@@ -73,7 +74,7 @@ def minibatch_stddev(x, group_size=4):
 
 
 def n_levels_for(size):
-    """Number of 2x resolution levels for images of size ``(H, W)``.
+    """Return the number of 2x resolution levels for images of size ``(H, W)``.
 
     The smallest ``L >= 1`` with ``min(H, W) / 2**L <= 4``: 8x8 -> 1, 16x16 ->
     2, 28x28 and 32x32 -> 3 (28 padded to 32), 64x64 -> 4.
@@ -160,6 +161,7 @@ class Generator(nn.Module):
         he_init_(self.to_image, gain=1.0)
 
     def forward(self, z):
+        """Map latent codes ``(n, latent_dim)`` to images ``(n, C, H, W)``."""
         h = self.dense(pixel_norm(z)).reshape(-1, *self.base_shape)
         h = self.base(h)
         for level in self.levels:
@@ -220,6 +222,7 @@ class Critic(nn.Module):
         he_init_(self.head[-1], gain=1.0)
 
     def forward(self, x):
+        """Score images: one real number per image."""
         return self.head(self.trunk(x)).squeeze(1)
 
 
@@ -241,6 +244,7 @@ class Encoder(nn.Module):
         _init_all_(self)
 
     def forward(self, x):
+        """Encode images into latent codes ``(n, latent_dim)``."""
         return self.head(self.trunk(x))
 
 
@@ -321,7 +325,7 @@ class EncoderGANModule(nn.Module):
 
     # ---------------------------------------------------------------- networks
     def sample_latent(self, n, generator=None):
-        """The prior of the official code: ``z = 0.1 * N(0, I)``."""
+        """Draw from the prior of the official code: ``z = 0.1 * N(0, I)``."""
         device = self.input_low.device
         return 0.1 * torch.randn(n, self.latent_dim, generator=generator, device=device)
 

@@ -9,7 +9,8 @@ from sklearn.base import clone
 from sklearn.covariance import LedoitWolf, ShrunkCovariance
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ...base import BaseDeepDetector, knn_scores
+from ...base import BaseDeepDetector, register_detector
+from .._torch_utils import knn_scores
 from .augment import AUGMENTATIONS, N_TRANSFORMS, augment, transform
 from .loss import (
     compactness_entropy,
@@ -24,6 +25,7 @@ from .torch_model import InfoTheoreticModule
 __all__ = ["InfoTheoreticAD"]
 
 
+@register_detector
 class InfoTheoreticAD(BaseDeepDetector):
     """Representation learning that trades ``I(X; Z)`` against ``H(Z)``.
 
@@ -237,9 +239,12 @@ class InfoTheoreticAD(BaseDeepDetector):
     ['entropy', 'mi_bound']
     """
 
-    #: Settings of ``skanomaly.benchmark`` for its quick and full presets (the
-    #: full one is that of ``benchmarks/info_theoretic.py``).
-    benchmark_presets = {
+    #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
+    #: tiny networks for the common checks, 8x8 digits for the demo, and the
+    #: benchmark's quick and full runs.
+    presets = {
+        "test": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
+        "demo": dict(n_filters=8, depth=2, max_epochs=15, batch_size=32),
         "quick": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
         "full": dict(max_epochs=20),
     }
@@ -388,7 +393,7 @@ class InfoTheoreticAD(BaseDeepDetector):
             del self._generator
 
     def _augmentations(self):
-        """The views' augmentations, with ``"auto"`` resolved."""
+        """Return the views' augmentations, with ``"auto"`` resolved."""
         if isinstance(self.augmentations, str):
             if self.mi_estimator == "infonce":
                 return ("crop", "affine", "noise")
@@ -473,10 +478,10 @@ class InfoTheoreticAD(BaseDeepDetector):
         return loss, {"mi_bound": mi_bound.item(), "entropy": entropy.item()}
 
     def _score_transforms(self):
-        """Transformations scored: all of them with the rotation bound."""
+        """Return the transformations scored: all of them with the rotation bound."""
         return range(N_TRANSFORMS if self.mi_estimator == "rotation" else 1)
 
-    def _after_training(self, X):
+    def _fit_statistics(self, X):
         codes = [
             self._batched(X, _transformed_encoder(t)).astype(np.float64)
             for t in self._score_transforms()

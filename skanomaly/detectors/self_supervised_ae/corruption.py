@@ -21,38 +21,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PATTERN_SOURCES", "corrupt", "gaussian_blur", "random_masks"]
+from .._torch_utils import gaussian_blur
+
+__all__ = ["PATTERN_SOURCES", "corrupt", "random_masks"]
 
 #: Where the content pasted into the mask comes from.
 PATTERN_SOURCES = ("image", "texture", "noise", "intensity")
-
-
-def _gaussian_kernel1d(sigma, device, dtype):
-    radius = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / kernel.sum()
-
-
-def gaussian_blur(x, sigma):
-    """Separable Gaussian blur of ``(n, C, H, W)`` with reflect padding.
-
-    ``sigma`` is a float (same for the whole batch); ``sigma <= 0`` returns
-    ``x`` unchanged.
-    """
-    if sigma <= 0:
-        return x
-    kernel = _gaussian_kernel1d(sigma, x.device, x.dtype)
-    radius = len(kernel) // 2
-    channels = x.shape[1]
-    # reflect padding needs pad < size: fall back to replicate for tiny maps
-    mode = "reflect" if min(x.shape[-2:]) > radius else "replicate"
-    weight_h = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    weight_w = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    x = F.pad(x, (0, 0, radius, radius), mode=mode)
-    x = F.conv2d(x, weight_h, groups=channels)
-    x = F.pad(x, (radius, radius, 0, 0), mode=mode)
-    return F.conv2d(x, weight_w, groups=channels)
 
 
 def _uniform(shape, low, high, generator, device):
@@ -60,7 +34,7 @@ def _uniform(shape, low, high, generator, device):
 
 
 def _elastic_grid(n, size, amplitude, smoothness, generator, device):
-    """Sampling grid of a smooth random displacement, for ``grid_sample``."""
+    """Return the sampling grid of a smooth random displacement (``grid_sample``)."""
     height, width = size
     noise = _uniform((n, 2, height, width), -1, 1, generator, device)
     field = gaussian_blur(noise, smoothness * max(height, width))

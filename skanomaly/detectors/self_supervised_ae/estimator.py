@@ -6,13 +6,20 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ...base import AnomalyMapMixin, BaseDeepDetector, ReconstructionMixin
-from .corruption import PATTERN_SOURCES, corrupt, gaussian_blur
+from ...base import (
+    AnomalyMapMixin,
+    BaseDeepDetector,
+    ReconstructionMixin,
+    register_detector,
+)
+from .._torch_utils import gaussian_blur
+from .corruption import PATTERN_SOURCES, corrupt
 from .torch_model import RepairNetModule
 
 __all__ = ["SelfSupervisedAE"]
 
 
+@register_detector
 class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """Self-supervised autoencoder that repairs synthetically corrupted images.
 
@@ -132,8 +139,14 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     (16, 8, 8)
     """
 
-    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
-    benchmark_presets = {
+    #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
+    #: tiny networks for the common checks, 8x8 digits for the demo, and the
+    #: benchmark's quick and full runs.
+    presets = {
+        "test": dict(n_filters=4, depth=1, max_epochs=2),
+        "demo": dict(
+            n_filters=16, depth=2, max_epochs=30, batch_size=16, smoothing_sigma=0.5
+        ),
         "quick": dict(n_filters=4, depth=1, max_epochs=2),
         "full": dict(n_filters=16, max_epochs=5),
     }
@@ -278,11 +291,14 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         error = (X - module(X)).pow(2).mean(dim=1, keepdim=True)
         return gaussian_blur(error, self.smoothing_sigma)[:, 0]
 
-    def _score_batch(self, module, X):
-        maps = self._anomaly_map_batch(module, X).flatten(1)
+    def _score_and_map_batch(self, module, X, with_map):
+        maps = self._anomaly_map_batch(module, X)
+        flat = maps.flatten(1)
         if self.score == "max":
-            return maps.amax(dim=1)
-        if self.score == "mean":
-            return maps.mean(dim=1)
-        k = max(1, int(round(self.top_k * maps.shape[1])))
-        return maps.topk(k, dim=1).values.mean(dim=1)
+            scores = flat.amax(dim=1)
+        elif self.score == "mean":
+            scores = flat.mean(dim=1)
+        else:
+            k = max(1, int(round(self.top_k * flat.shape[1])))
+            scores = flat.topk(k, dim=1).values.mean(dim=1)
+        return scores, maps if with_map else None

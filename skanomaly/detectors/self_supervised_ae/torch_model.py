@@ -53,6 +53,7 @@ class StackedDilatedBlock(nn.Module):
         )
 
     def forward(self, x):
+        """Apply the block to ``x``."""
         return x + self.fuse(torch.cat([b(x) for b in self.branches], dim=1))
 
 
@@ -68,6 +69,7 @@ class ConvexCombination(nn.Module):
         self.gate = nn.Conv2d(2 * channels, channels, 1)
 
     def forward(self, skip, decoded):
+        """Upsample ``decoded``, join the skip connection and convolve."""
         w = torch.sigmoid(self.gate(torch.cat([skip, decoded], dim=1)))
         return w * skip + (1 - w) * decoded
 

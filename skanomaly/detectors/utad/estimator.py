@@ -10,10 +10,9 @@ from ...base import (
     AnomalyMapMixin,
     BaseDeepDetector,
     ReconstructionMixin,
-    knn_scores,
+    register_detector,
 )
-from .._torch_utils import pad_to_multiple
-from ..self_supervised_ae.corruption import gaussian_blur
+from .._torch_utils import gaussian_blur, knn_scores, pad_to_multiple
 from .expert_net import ExpertGenerator, ExpertNet
 from .impression_net import ImpressionNet
 from .losses import ImpressionTrainer, expert_loss, impression_loss
@@ -22,6 +21,7 @@ from .torch_model import UTADModule, euclidean
 __all__ = ["UTAD"]
 
 
+@register_detector
 class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """Two-stage anomaly detection: anomaly-free impression, then faithful detail.
 
@@ -215,8 +215,19 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     ((16, 16, 16), (16, 1, 16, 16))
     """
 
-    #: Settings of ``skanomaly.benchmark`` for its quick and full presets.
-    benchmark_presets = {
+    #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
+    #: tiny networks for the common checks, 8x8 digits for the demo, and the
+    #: benchmark's quick and full runs.
+    presets = {
+        "test": dict(impression_filters=(4, 4), expert_dim=4, max_epochs=2),
+        "demo": dict(
+            impression_filters=(8, 16),
+            impression_channels=4,
+            expert_dim=8,
+            max_epochs=20,
+            batch_size=16,
+            smoothing_sigma=0.5,
+        ),
         "quick": dict(impression_filters=(4, 4), expert_dim=4, max_epochs=2),
         "full": dict(
             impression_filters=(4, 8, 16),
@@ -469,7 +480,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.module_.expert_net = self.expert_net_.module_
         self.net_ = self.expert_net_
 
-    def _after_training(self, X):
+    def _fit_statistics(self, X):
         latents = self._batched(X, lambda module, x: module.latent_mean(x))
         with torch.inference_mode(False):
             self.module_.train_latents = torch.tensor(latents, device=self.device_)
@@ -492,7 +503,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             )
         return scores.float().cpu().numpy().astype(np.float64)
 
-    def _check_stages(self):
+    def _check_inference(self):
         if self.stages not in (1, 2):
             raise ValueError(f"stages must be 1 or 2; got {self.stages!r}.")
         if self.stages == 2 and self.module_.expert_net is None:
@@ -515,17 +526,22 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             return module.latent_knn_distance(X, self.n_neighbors)
         return self._anomaly_map_batch(module, X).flatten(1).amax(dim=1)
 
-    def _scores(self, X):
-        self._check_stages()
-        return super()._scores(X)
+    def _score_and_map_batch(self, module, X, with_map):
+        if self.score == "latent_knn" or not with_map:
+            return super()._score_and_map_batch(module, X, with_map)
+        maps = self._anomaly_map_batch(module, X)
+        return maps.flatten(1).amax(dim=1), maps
 
-    def anomaly_map(self, X):
+    def anomaly_map(self, X, return_scores=False):
         """Per-pixel anomaly map of each image, higher = more abnormal.
 
         Parameters
         ----------
         X : array-like or torch.Tensor
             Images of the shape seen in ``fit``.
+        return_scores : bool, default=False
+            Also return the images' scores (``decision_function(X)``), from
+            the same pass of the networks.
 
         Returns
         -------
@@ -533,13 +549,13 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             The smoothed map ``e`` (or, with ``stages=1``, the smoothed
             squared residual of the impression), at the input's size, on the
             scale of images mapped to [0, 1] by the training set's range.
+        scores : ndarray of shape (n_samples,)
+            Only with ``return_scores=True``.
         """
-        X = self._check_images(X)
-        self._check_stages()
-        return self._batched(X, self._anomaly_map_batch)
+        return super().anomaly_map(X, return_scores=return_scores)
 
     def impression(self, X):
-        """The IE-Net's impression of each image: coarse and anomaly-free.
+        """Return the IE-Net's impression of each image: coarse and anomaly-free.
 
         Parameters
         ----------
@@ -558,7 +574,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         return module.reconstruct(X)
 
     def reconstruct(self, X):
-        """The Expert-Net's high-fidelity reconstruction of each image.
+        """Return the Expert-Net's high-fidelity reconstruction of each image.
 
         Content from the image's impression, detail from its global detail
         code (without jitter).

@@ -60,6 +60,7 @@ class InceptionBlock(nn.Module):
         )
 
     def forward(self, x):
+        """Apply the block to ``x``."""
         return torch.cat(
             [self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)],
             dim=1,

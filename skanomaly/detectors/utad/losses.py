@@ -52,7 +52,7 @@ def lsgan_generator_loss(fake_outputs):
 
 
 def lsgan_discriminator_loss(fake_outputs, real_outputs):
-    """``sum_s E[D_s(fake)^2] + E[(D_s(real) - 1)^2]`` (released ``calc_dis_loss``)."""
+    """Compute ``sum_s E[D_s(fake)^2] + E[(D_s(real) - 1)^2]`` (``calc_dis_loss``)."""
     return sum(
         fake.pow(2).mean() + (real - 1).pow(2).mean()
         for fake, real in zip(fake_outputs, real_outputs)
@@ -102,6 +102,7 @@ class ImpressionTrainer(nn.Module):
         )
 
     def forward(self, x):
+        """Run the wrapped IE-Net on ``x`` (what the trainer trains)."""
         return self.net(x)
 
 

@@ -35,8 +35,7 @@ every output is cropped back to the input's size.
 import torch
 from torch import nn
 
-from ...base import knn_scores
-from .._torch_utils import crop_to, pad_to_multiple
+from .._torch_utils import crop_to, knn_scores, pad_to_multiple
 
 __all__ = ["UTADModule", "grey", "match_range", "squared_residual"]
 
@@ -151,7 +150,7 @@ class UTADModule(nn.Module):
 
     # ------------------------------------------------------ intermediate images
     def impression(self, x):
-        """The IE-Net's impression of ``x``, in ``x``'s value range."""
+        """Return the IE-Net's impression of ``x``, in ``x``'s value range."""
         _, m = self.prepare(x)
         return self.from_unit(crop_to(m, x.shape[-2:]))
 
@@ -163,7 +162,7 @@ class UTADModule(nn.Module):
         return self.from_unit(crop_to(x_hat, x.shape[-2:]))
 
     def forward(self, x):
-        """The high-fidelity reconstruction of ``x``."""
+        """Return the high-fidelity reconstruction of ``x``."""
         return self.reconstruct(x)
 
     def latent_mean(self, x):

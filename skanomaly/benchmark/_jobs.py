@@ -1,0 +1,232 @@
+"""One benchmark job (fit, score, measure) and its cache on disk."""
+
+import hashlib
+import json
+import math
+import os
+import re
+import resource
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from ..metrics import aupro, pixel_roc_auc
+from ._tasks import load_task
+
+
+# --------------------------------------------------------------------- jobs
+def _rss_mb():
+    """Resident memory of this process in MiB (Linux), or None."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _PeakMemory:
+    """Peak resident memory of the process during a block, sampled every 20 ms.
+
+    ``peak_mb`` is the largest increase over the resident memory at entry, so
+    it covers what the job allocated (torch's allocations included, which
+    ``tracemalloc`` does not see). Where ``/proc`` is not available it falls
+    back to the process's lifetime peak (``ru_maxrss``).
+    """
+
+    def __enter__(self):
+        self.start = _rss_mb()
+        self.peak = self.start
+        self._stop = threading.Event()
+        if self.start is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            rss = _rss_mb()
+            if rss is not None and rss > self.peak:
+                self.peak = rss
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.start is None:
+            scale = 1 if sys.platform == "darwin" else 1024
+            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+                scale * 1024
+            )
+        else:
+            self._thread.join()
+            self.peak = max(self.peak, _rss_mb() or 0)
+            self.peak_mb = self.peak - self.start
+        return False
+
+
+def _set_seed(estimator, seed):
+    """Return a clone of ``estimator`` with every ``random_state`` parameter set."""
+    estimator = clone(estimator)
+    keys = [
+        key
+        for key in estimator.get_params(deep=True)
+        if key == "random_state" or key.endswith("__random_state")
+    ]
+    if keys:
+        estimator.set_params(**dict.fromkeys(keys, seed))
+    return estimator
+
+
+def _final_step(estimator):
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
+def _precision_at_n(y_true, scores):
+    """Precision among the n highest scores, n = number of anomalies (PyOD's)."""
+    from pyod.utils.utility import precision_n_scores
+
+    if not np.any(y_true):
+        return float("nan")
+    return float(precision_n_scores(y_true, scores))
+
+
+#: A deep detector trained for fewer optimizer steps than this gets a warning.
+FEW_OPTIMIZER_STEPS = 100
+
+
+def _optimizer_steps(detector, n_train):
+    """``max_epochs * ceil(n_train / batch_size)`` of a deep detector, else None."""
+    params = detector.get_params(deep=False) if hasattr(detector, "get_params") else {}
+    if "max_epochs" not in params or "batch_size" not in params:
+        return None
+    return int(params["max_epochs"]) * math.ceil(n_train / params["batch_size"])
+
+
+def _warn_few_steps(records):
+    """Warn, once per detector, when its jobs trained for very few steps."""
+    few = {}
+    for r in records:
+        steps = r.get("optimizer_steps")
+        if steps is not None and 0 < steps < FEW_OPTIMIZER_STEPS:
+            few.setdefault(r["detector"], (steps, r["n_train"]))
+    for name, (steps, n_train) in few.items():
+        warnings.warn(
+            f"{name} trained for {steps} optimizer steps ({n_train} training "
+            "images): too few to move a network far from its initial weights, "
+            "so its scores say little about the method. Raise max_epochs (or "
+            "n_train), or use preset='default' with all the training images.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _run_job(name, estimator, task, threads, gallery):
+    """Fit one detector on one task and measure it; return the record."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    detector = _set_seed(estimator, task.seed)
+    with _PeakMemory() as memory:
+        start = time.perf_counter()
+        detector.fit(task.X_train)
+        fit_s = time.perf_counter() - start
+        final = _final_step(detector)
+        maps = None
+        start = time.perf_counter()
+        if task.masks_test is not None and hasattr(final, "anomaly_map"):
+            if final is detector:  # scores and maps from one pass
+                maps, scores = detector.anomaly_map(task.X_test, return_scores=True)
+            else:
+                scores = detector.decision_function(task.X_test)
+                maps = final.anomaly_map(task.X_test)
+        else:
+            scores = detector.decision_function(task.X_test)
+        score_s = time.perf_counter() - start
+        scores = np.asarray(scores, dtype=float)
+    y = task.y_test
+    record = {
+        "detector": name,
+        "dataset": task.dataset,
+        "normal_class": task.normal_class,
+        "seed": task.seed,
+        "n_train": len(task.X_train),
+        "n_train_anomalies": int(np.sum(task.y_train)),
+        "n_test": len(task.X_test),
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "average_precision": float(average_precision_score(y, scores)),
+        "precision_at_n": _precision_at_n(y, scores),
+        "pixel_roc_auc": None,
+        "aupro": None,
+        "fit_s": fit_s,
+        "optimizer_steps": _optimizer_steps(final, len(task.X_train)),
+        "score_images_per_s": len(task.X_test) / max(score_s, 1e-9),
+        "peak_memory_mb": memory.peak_mb,
+        "scores": [round(float(s), 7) for s in scores],
+        "y_test": [int(v) for v in y],
+    }
+    if maps is not None:
+        maps = np.asarray(maps, dtype=float)
+        record["pixel_roc_auc"] = float(pixel_roc_auc(task.masks_test, maps))
+        record["aupro"] = float(aupro(task.masks_test, maps))
+        if gallery:
+            shown = np.flatnonzero(y == 1)[:4]
+            record["gallery"] = {
+                "images": np.asarray(task.X_test[shown], dtype=float).tolist(),
+                "masks": np.asarray(task.masks_test[shown], dtype=float).tolist(),
+                "maps": maps[shown].tolist(),
+            }
+    return record
+
+
+def _describe(estimator):
+    """Describe an estimator and all its parameters in stable text."""
+    from sklearn import config_context
+
+    with config_context(print_changed_only=False):
+        text = repr(estimator)
+    return re.sub(r"\s+", " ", re.sub(r" at 0x[0-9a-f]+", "", text))
+
+
+def _job_key(name, estimator, task_spec):
+    from .. import __version__
+
+    text = json.dumps(
+        {
+            "detector": name,
+            "estimator": _describe(estimator),
+            "task": task_spec,
+            "version": __version__,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_")
+
+
+def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
+    """Run one job unless ``path`` holds its result; write it atomically."""
+    if path is not None and path.exists():
+        with open(path) as f:
+            record = json.load(f)
+        if not gallery or "gallery" in record or record.get("aupro") is None:
+            record["cached"] = True
+            return record
+    task = load_task(**task_kwargs)
+    record = _run_job(name, estimator, task, threads, gallery)
+    record["cached"] = False
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(record, f)
+        os.replace(tmp, path)  # a job in flight when interrupted leaves nothing
+    return record

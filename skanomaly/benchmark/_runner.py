@@ -1,0 +1,219 @@
+"""run_benchmark: every (detector, class, seed) job, in parallel, cached."""
+
+import contextlib
+import numbers
+import os
+import sys
+from pathlib import Path
+
+from joblib import Parallel, delayed
+
+from ._detectors import PRESETS, make_detector
+from ._jobs import (
+    _cached_job,
+    _describe,
+    _final_step,
+    _job_key,
+    _slug,
+    _warn_few_steps,
+)
+from ._results import BenchmarkResults
+from ._tasks import dataset_classes
+
+
+def _resolve_detectors(detectors, preset, device):
+    """``{name: estimator}`` from names, estimators, pairs or a dict."""
+    if isinstance(detectors, str):
+        detectors = [detectors]
+    if isinstance(detectors, dict):
+        items = list(detectors.items())
+    else:
+        items = []
+        for entry in detectors:
+            if isinstance(entry, str):
+                items.append(
+                    (entry, make_detector(entry, preset=preset, device=device))
+                )
+            elif isinstance(entry, tuple) and len(entry) == 2:
+                items.append(entry)
+            elif hasattr(entry, "fit") and hasattr(entry, "decision_function"):
+                items.append((type(_final_step(entry)).__name__, entry))
+            else:
+                raise TypeError(
+                    "each detector must be a name, an estimator with fit and "
+                    f"decision_function, or a (name, estimator) pair; got {entry!r}"
+                )
+    if not items:
+        raise ValueError("detectors is empty; give at least one detector")
+    resolved = {}
+    for name, estimator in items:
+        if not isinstance(name, str):
+            raise TypeError(f"detector names must be strings; got {name!r}")
+        if name in resolved:
+            raise ValueError(
+                f"detector name {name!r} appears twice; give each a unique name"
+            )
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "decision_function")):
+            raise TypeError(
+                f"detector {name!r} must have fit and decision_function; got "
+                f"{type(estimator).__name__}"
+            )
+        resolved[name] = estimator
+    return resolved
+
+
+def _progress(total, verbose):
+    if not verbose:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="benchmark", unit="job", file=sys.stderr)
+
+
+def run_benchmark(
+    detectors,
+    dataset="fashion-mnist",
+    *,
+    classes=None,
+    seeds=(0,),
+    preset="quick",
+    contamination=0.0,
+    n_train=None,
+    n_test=None,
+    data_path=None,
+    image_size=None,
+    n_jobs=1,
+    cache_dir=None,
+    device="cpu",
+    gallery=False,
+    verbose=True,
+    cached_only=False,
+):
+    """Run detectors over the classes and seeds of a data set.
+
+    Every (detector, class, seed) triple is one job: load the split
+    (:func:`load_task`), fit the detector with ``random_state=seed``, score the
+    test images, and measure ROC AUC, average precision, precision@n (n = the
+    number of anomalies), pixel ROC AUC and AUPRO (FPR up to 0.3) where the
+    data set has masks and the detector has ``anomaly_map``, fit seconds,
+    scoring images per second (scores and, where measured, maps: they come
+    from one pass of the network), and peak memory (the increase of the
+    process's resident memory during the job).
+
+    Parameters
+    ----------
+    detectors : list or dict
+        Names from :func:`available_detectors`, estimator objects,
+        ``(name, estimator)`` pairs, or a ``{name: estimator}`` dict.
+        Estimators are cloned; each job sets every ``random_state`` parameter
+        (pipeline steps included) to its seed.
+    dataset : {"fashion-mnist", "digits", "textures", "mvtec"}, default="fashion-mnist"
+        See :func:`load_task`.
+    classes : list, default=None
+        Normal classes to run; None runs all of the data set's classes.
+    seeds : list of int, default=(0,)
+        One job per seed: seeds the training subsample and the detector.
+    preset : {"quick", "full", "default"}, default="quick"
+        Settings of detectors given by name (see :func:`make_detector`).
+    contamination : float, default=0.0
+        Fraction of anomalies in the training sets (see :func:`load_task`).
+    n_train, n_test, data_path, image_size
+        See :func:`load_task`.
+    n_jobs : int, default=1
+        Jobs run in parallel with joblib; -1 uses every core. Each job's torch
+        uses ``cores // n_jobs`` threads so that parallel jobs do not fight.
+    cache_dir : str or path-like, default=None
+        Folder where each finished job is saved as JSON as soon as it ends. A
+        rerun with the same settings loads finished jobs instead of running
+        them, so an interrupted run loses at most the jobs in flight. A
+        job's file name holds a hash of the detector's full parameters, the
+        task and the library version: changing any of them reruns it.
+    device : str, default="cpu"
+        Device of deep detectors given by name.
+    gallery : bool, default=False
+        Keep four anomalous test images with their masks and anomaly maps per
+        job (localizing detectors on data sets with masks), for
+        :meth:`BenchmarkResults.plot_gallery`.
+    verbose : bool, default=True
+        Show a progress bar on stderr.
+    cached_only : bool, default=False
+        Run nothing: return only the jobs already finished in ``cache_dir``
+        (a report of a run still in progress, or stopped early).
+
+    Returns
+    -------
+    results : BenchmarkResults
+        One record per job, in (detector, class, seed) order.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}")
+    all_classes = dataset_classes(dataset, data_path)
+    classes = list(all_classes) if classes is None else list(classes)
+    for c in classes:
+        if c not in all_classes:
+            raise ValueError(
+                f"{dataset} has no class {c!r}; expected some of {list(all_classes)}"
+            )
+    seeds = [seeds] if isinstance(seeds, numbers.Integral) else list(seeds)
+    if not seeds or not all(isinstance(s, numbers.Integral) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers; got {seeds!r}")
+    detectors = _resolve_detectors(detectors, preset, device)
+    cache = None if cache_dir is None else Path(cache_dir)
+
+    n_workers = os.cpu_count() if n_jobs in (None, -1) else max(1, int(n_jobs))
+    threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
+    jobs = []
+    for name, estimator in detectors.items():
+        for c in classes:
+            for seed in seeds:
+                task_kwargs = dict(
+                    dataset=dataset,
+                    normal_class=c,
+                    seed=int(seed),
+                    contamination=contamination,
+                    n_train=n_train,
+                    n_test=n_test,
+                    data_path=None if data_path is None else str(data_path),
+                    image_size=image_size,
+                )
+                path = None
+                if cache is not None:
+                    key = _job_key(name, estimator, task_kwargs)
+                    path = cache / (
+                        f"{_slug(name)}-{_slug(dataset)}-{_slug(c)}-s{seed}-{key}.json"
+                    )
+                if cached_only and (path is None or not path.exists()):
+                    continue
+                jobs.append((path, name, estimator, task_kwargs, threads, gallery))
+
+    records = [None] * len(jobs)
+    with _progress(len(jobs), verbose) as bar:
+        outputs = Parallel(n_jobs=n_workers, return_as="generator_unordered")(
+            delayed(_indexed)(i, *job) for i, job in enumerate(jobs)
+        )
+        for i, record in outputs:
+            records[i] = record
+            if bar is not None:
+                bar.set_postfix_str(
+                    f"{record['detector']} class {record['normal_class']} "
+                    f"seed {record['seed']}: ROC AUC {record['roc_auc']:.3f}"
+                )
+                bar.update()
+    settings = dict(
+        dataset=dataset,
+        classes=classes,
+        seeds=seeds,
+        preset=preset,
+        contamination=contamination,
+        n_train=n_train,
+        n_test=n_test,
+        data_path=None if data_path is None else str(data_path),
+        image_size=image_size,
+        detectors={name: _describe(est) for name, est in detectors.items()},
+    )
+    _warn_few_steps(records)
+    return BenchmarkResults(records, settings)
+
+
+def _indexed(i, *job):
+    return i, _cached_job(*job)
