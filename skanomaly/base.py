@@ -74,6 +74,7 @@ complete example.
 
 import copy
 import numbers
+import re
 
 import numpy as np
 import torch
@@ -100,6 +101,8 @@ __all__ = [
     "BaseDeepDetector",
     "BaseImageDetector",
     "ReconstructionMixin",
+    "SHARED_PARAMETER_DOCS",
+    "expand_shared_docs",
     "register_detector",
     "registered_detectors",
     "robust_location_scale",
@@ -121,6 +124,57 @@ def robust_location_scale(values):
     median = float(np.median(values))
     scale = float(median_abs_deviation(values, scale="normal"))
     return median, max(scale, 1e-6 * max(1.0, abs(median)))
+
+
+#: Parameter docs every detector shares, written once: a detector's docstring
+#: names them with a line ``%(name)s`` in its Parameters section, which
+#: :class:`BaseImageDetector` replaces with the text below (as pandas and
+#: matplotlib substitute shared docs).
+SHARED_PARAMETER_DOCS = {
+    "contamination": """\
+contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
+    Expected proportion of outliers in the training images, used to set
+    ``threshold_`` (PyOD's convention). ``"auto"`` sets the threshold to
+    the median plus three robust standard deviations (1.4826 * MAD) of
+    the training scores. A PyThresh thresholder object is used as in PyOD.""",
+    "image_shape": """\
+image_shape : tuple of int, default=None
+    ``(H, W)`` or ``(C, H, W)``. Needed when images are given flattened as
+    ``(n, D)`` rows, e.g. after tabular steps in a pipeline.""",
+    "channels_last": """\
+channels_last : bool, default=None
+    Layout of 4-D input: ``False`` for ``(n, C, H, W)``, ``True`` for
+    ``(n, H, W, C)``. ``None`` infers it when unambiguous and raises
+    otherwise.""",
+    "device": """\
+device : str or torch.device, default="auto"
+    Where to fit and score; ``"auto"`` picks CUDA when available. The
+    device used is stored in ``device_``.""",
+}
+
+_SHARED_DOC_LINE = re.compile(r"^(?P<indent>[ ]*)%\((?P<name>\w+)\)s[ ]*$", re.M)
+
+
+def expand_shared_docs(doc):
+    """Replace each line ``%(name)s`` of ``doc`` with the shared parameter doc.
+
+    Parameters
+    ----------
+    doc : str
+        A docstring; lines that hold only ``%(name)s`` (indented) name an
+        entry of :data:`SHARED_PARAMETER_DOCS`.
+
+    Returns
+    -------
+    doc : str
+        With every such line replaced by the entry, indented like the line.
+    """
+
+    def replace(match):
+        text = SHARED_PARAMETER_DOCS[match.group("name")]
+        return "\n".join(match.group("indent") + line for line in text.splitlines())
+
+    return _SHARED_DOC_LINE.sub(replace, doc)
 
 
 class _DetectorNet(NeuralNet):
@@ -200,6 +254,11 @@ class BaseImageDetector(BaseDetector):
 
     #: Fewest training images ``fit`` accepts.
     _min_fit_samples = 2
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__doc__"):
+            cls.__doc__ = expand_shared_docs(cls.__doc__)
 
     # ------------------------------------------------------------------ hooks
     def _fit_model(self, X):  # pragma: no cover - abstract

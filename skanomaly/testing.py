@@ -23,6 +23,7 @@ This module needs pytest (the ``test`` extra).
 
 import contextlib
 import functools
+import inspect
 import io
 import pickle
 import re
@@ -517,6 +518,29 @@ def check_y_is_ignored(detector_class):
     a = make_detector(detector_class).fit(images)
     b = make_detector(detector_class).fit(images, np.zeros(len(images)))
     np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
+
+
+def _documented_parameters(doc):
+    """Names listed in the Parameters section of a numpydoc docstring."""
+    lines = inspect.cleandoc(doc).splitlines()
+    names, inside = set(), False
+    for i, line in enumerate(lines):
+        underline = i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
+        if underline:
+            inside = line.strip() == "Parameters"
+            continue
+        if inside and line and not line.startswith(" ") and set(line) != {"-"}:
+            names.update(n.strip() for n in line.split(" : ")[0].split(","))
+    return names
+
+
+def check_docstring_documents_every_parameter(detector_class):
+    """Check that the class docstring documents each parameter, shared docs expanded."""
+    doc = detector_class.__doc__ or ""
+    assert "%(" not in doc, "a shared-docs line %(name)s was not expanded"
+    params = set(make_detector(detector_class).get_params(deep=False))
+    missing = params - _documented_parameters(doc)
+    assert not missing, f"parameters not in the docstring: {sorted(missing)}"
 
 
 # ------------------------------------------------- detectors trained by skorch

@@ -88,3 +88,19 @@ def test_cuda_matches_cpu(detector_class):
     assert (
         pickle.loads(buffer.getvalue()).decision_function(images).shape == scores.shape
     )
+
+
+def test_shared_parameter_docs_are_expanded_and_checked():
+    """Check the shared-docs substitution and that the doc check can fail."""
+    from skanomaly.testing import check_docstring_documents_every_parameter
+
+    class Documented(skanomaly.ConvAutoEncoder):
+        """Parameters
+        ----------
+        %(contamination)s
+        """
+
+    assert "Expected proportion of outliers" in Documented.__doc__
+    assert "%(" not in Documented.__doc__
+    with pytest.raises(AssertionError, match="not in the docstring"):
+        check_docstring_documents_every_parameter(Documented)

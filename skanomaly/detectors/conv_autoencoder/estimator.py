@@ -39,18 +39,9 @@ class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         Size of the bottleneck code. Smaller codes restrict the autoencoder
         more, so that it is less able to reproduce anomalies, but also less
         able to reproduce fine normal detail.
-    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
-        Expected proportion of outliers in the training images, used to set
-        ``threshold_`` (PyOD's convention). ``"auto"`` sets the threshold to
-        the median plus three robust standard deviations (1.4826 * MAD) of
-        the training scores. A PyThresh thresholder object is used as in PyOD.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)``. Needed when images are given flattened as
-        ``(n, D)`` rows, e.g. after tabular steps in a pipeline.
-    channels_last : bool, default=None
-        Layout of 4-D input: ``False`` for ``(n, C, H, W)``, ``True`` for
-        ``(n, H, W, C)``. ``None`` infers it when unambiguous and raises
-        otherwise.
+    %(contamination)s
+    %(image_shape)s
+    %(channels_last)s
     max_epochs : int, default=10
         Passes over the training images: about 940 optimizer steps on 6,000
         images. ``0`` scores the untrained network.
@@ -63,9 +54,7 @@ class ConvAutoEncoder(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``EarlyStopping(monitor="train_loss")``
         or ``LRScheduler``. They are copied at ``fit``.
-    device : str or torch.device, default="auto"
-        Where to train and score; ``"auto"`` picks CUDA when available. The
-        device used is stored in ``device_``.
+    %(device)s
     verbose : int, default=0
         Print a table of the loss per epoch and a progress bar when > 0.
     random_state : int, RandomState instance or None, default=None

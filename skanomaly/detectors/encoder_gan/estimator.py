@@ -109,14 +109,9 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     betas : tuple of float, default=(0.0, 0.99)
         Adam's betas, as in the official code; passed to ``optimizer`` when it
         takes a ``betas`` argument.
-    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
-        Expected proportion of outliers in the training images; sets
-        ``threshold_`` (PyOD's convention). ``"auto"``: median + 3 robust
-        standard deviations of the training scores.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` for flattened ``(n, D)`` input.
-    channels_last : bool, default=None
-        Layout of 4-D input; ``None`` infers it when unambiguous.
+    %(contamination)s
+    %(image_shape)s
+    %(channels_last)s
     max_epochs : int, default=30
         Passes over the training images; one iteration per batch, so
         ``max_epochs * ceil(n_samples / batch_size)`` iterations in all (the
@@ -129,8 +124,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         One optimizer over the three networks; each step updates one network.
     callbacks : list of skorch callbacks, default=None
         E.g. ``LRScheduler``; they run in both phases of ``"post_hoc"``.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA when available; the device used is ``device_``.
+    %(device)s
     verbose : int, default=0
         Print the losses per epoch and a progress bar when > 0.
     random_state : int, RandomState instance or None, default=None

@@ -152,14 +152,9 @@ class InfoTheoreticAD(BaseDeepDetector):
     n_neighbors : int, default=1
         Neighbours averaged by ``score="knn"``; fewer than the training
         images.
-    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
-        Expected proportion of outliers in the training images; sets
-        ``threshold_`` (PyOD's convention). ``"auto"``: median + 3 robust
-        standard deviations of the training scores.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` for flattened ``(n, D)`` input.
-    channels_last : bool, default=None
-        Layout of 4-D input; ``None`` infers it when unambiguous.
+    %(contamination)s
+    %(image_shape)s
+    %(channels_last)s
     max_epochs : int, default=5
         Passes over the training images (each draws fresh views): about 470
         optimizer steps on 6,000 images. ``0`` scores the untrained network.
@@ -173,8 +168,7 @@ class InfoTheoreticAD(BaseDeepDetector):
     optimizer : torch optimizer class, default=torch.optim.Adam
     callbacks : list of skorch callbacks, default=None
         E.g. ``LRScheduler(policy="CosineAnnealingLR", T_max=max_epochs)``.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA when available; the device used is ``device_``.
+    %(device)s
     verbose : int, default=0
         Print the loss, MI bound and entropy per epoch when > 0.
     random_state : int, RandomState instance or None, default=None

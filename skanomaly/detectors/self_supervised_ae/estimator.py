@@ -79,14 +79,9 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         ``top_k`` highest pixels, or its mean (the plain reconstruction error).
     top_k : float, default=0.01
         Fraction of pixels averaged by ``score="top_k"``.
-    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
-        Expected proportion of outliers in the training images; sets
-        ``threshold_`` (PyOD's convention). ``"auto"``: median + 3 robust
-        standard deviations of the training scores.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` for flattened ``(n, D)`` input.
-    channels_last : bool, default=None
-        Layout of 4-D input; ``None`` infers it when unambiguous.
+    %(contamination)s
+    %(image_shape)s
+    %(channels_last)s
     max_epochs : int, default=30
         Passes over the training images (each sees fresh corruptions).
     batch_size : int, default=64
@@ -96,8 +91,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     optimizer : torch optimizer class, default=torch.optim.Adam
     callbacks : list of skorch callbacks, default=None
         E.g. ``LRScheduler(policy="CosineAnnealingLR", T_max=max_epochs)``.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA when available; the device used is ``device_``.
+    %(device)s
     verbose : int, default=0
         Print the loss per epoch and a progress bar when > 0.
     random_state : int, RandomState instance or None, default=None

@@ -141,14 +141,9 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         scores, and ``threshold_``, come out lower than for unseen images).
     n_neighbors : int, default=5
         Neighbours of ``score="latent_knn"``.
-    contamination : float in (0, 0.5], "auto" or thresholder, default=0.1
-        Expected proportion of outliers in the training images; sets
-        ``threshold_`` (PyOD's convention). ``"auto"``: median + 3 robust
-        standard deviations of the training scores.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` for flattened ``(n, D)`` input.
-    channels_last : bool, default=None
-        Layout of 4-D input; ``None`` infers it when unambiguous.
+    %(contamination)s
+    %(image_shape)s
+    %(channels_last)s
     max_epochs : int, default=20
         Epochs of each stage unless ``impression_epochs``/``expert_epochs``
         are given.
@@ -159,8 +154,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     optimizer : torch optimizer class, default=torch.optim.Adam
     callbacks : list of skorch callbacks, default=None
         Copied to each stage's net.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA when available; the device used is ``device_``.
+    %(device)s
     verbose : int, default=0
         Print the losses per epoch and a progress bar when > 0.
     random_state : int, RandomState instance or None, default=None
