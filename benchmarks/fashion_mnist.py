@@ -3,7 +3,7 @@
 For each of the ten classes and each seed, every detector trains on 500
 images of the class (drawn with the seed) and scores a fixed, stratified
 subsample of 1,000 test images (the class = normal, the nine others =
-anomalies). Deep detectors use their ``benchmark_presets["full"]`` settings
+anomalies). Deep detectors use their ``presets["full"]`` settings
 (see ``skanomaly.benchmark.make_detector``); PyOD's classical detectors and
 scikit-learn's IsolationForest (through ``skanomaly.adapters``) run on
 flattened pixels, and PyOD KNN also on pretrained EfficientNet-Lite0 features
@@ -98,7 +98,7 @@ def detectors(preset):
 def settings_lines(models):
     lines = []
     for name, model in models.items():
-        params = getattr(type(model), "benchmark_presets", None)
+        params = getattr(type(model), "presets", None)
         if params is not None:
             shown = ", ".join(f"{k}={v!r}" for k, v in params["full"].items())
             lines.append(f"- {name}: `{shown or 'defaults'}`, other parameters default")
@@ -140,7 +140,7 @@ def report(results, args, models, wall):
         f"subsample of {args.n_test} test images (that class normal, the nine "
         f"others anomalous). Seeds {', '.join(map(str, args.seeds))} for every "
         "detector (the seed draws the training images and initializes the model).",
-        "- Deep detectors: their `benchmark_presets['full']` settings, built by "
+        "- Deep detectors: their `presets['full']` settings, built by "
         "`skanomaly.benchmark.make_detector(name, preset='full')`:",
         *[f"  {line}" for line in settings_lines(models)],
         "- Classical detectors: PyOD defaults on flattened pixels scaled to [0, 1]; "
