@@ -17,12 +17,9 @@ import torch
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from pyod.models.pca import PCA
-from sklearn.base import clone
-from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
 from .base import registered_detectors
-from .datasets import load_digits, make_one_class_split
 from .preprocessing import ImageFlattener
 
 __all__ = ["build_parser", "demo_detectors", "main", "run_demo", "torch_threads"]
@@ -53,9 +50,11 @@ def demo_detectors(random_state=0):
 def run_demo(classes=range(10), random_state=0, out=None):
     """Run the demo and print its table.
 
-    For each digit class, the detectors train on half of that class's images
-    and score the held-out half of every class (the digit = normal, 0; any
-    other digit = anomaly, 1). Metrics are averaged over the classes.
+    A call of :func:`skanomaly.benchmark.run_benchmark` on scikit-learn's
+    embedded digits: for each digit class, the detectors train on that
+    class's images in one stratified half of the data set and score the other
+    half, all classes (the digit = normal, 0; any other digit = anomaly, 1).
+    Metrics are averaged over the classes.
 
     Returns
     -------
@@ -63,45 +62,40 @@ def run_demo(classes=range(10), random_state=0, out=None):
         ``{detector name: {"roc_auc", "average_precision", "fit_s", "score_s"}}``
         with metrics averaged over classes and times summed.
     """
+    from .benchmark import run_benchmark
+
     out = sys.stdout if out is None else out
-    X, y = load_digits(return_X_y=True)
     classes = list(classes)
+    started = time.perf_counter()
+
+    def progress(record, n_done, n_jobs):
+        # inside each detector, class by class, on stderr
+        i = classes.index(record["normal_class"]) + 1
+        print(
+            f"  {record['detector']}: class {record['normal_class']} "
+            f"({i} of {len(classes)}) done, "
+            f"{time.perf_counter() - started:.0f} s so far",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    runs = run_benchmark(
+        demo_detectors(random_state),
+        "digits",
+        classes=classes,
+        seeds=[random_state],
+        verbose=False,
+        on_job_done=progress,
+    )
     results = {}
-    for name, template in demo_detectors(random_state).items():
-        rows = []
-        started = time.perf_counter()
-        for i, normal in enumerate(classes):
-            print(
-                f"  {name}: class {normal} ({i + 1} of {len(classes)}), "
-                f"{time.perf_counter() - started:.0f} s so far",
-                file=sys.stderr,
-                flush=True,
-            )
-            X_train, _, X_test, y_test = make_one_class_split(
-                X, y, normal, test_size=0.5, random_state=random_state
-            )
-            detector = clone(template)
-            start = time.perf_counter()
-            detector.fit(X_train)
-            fitted = time.perf_counter()
-            scores = detector.decision_function(X_test)
-            scored = time.perf_counter()
-            rows.append(
-                (
-                    roc_auc_score(y_test, scores),
-                    average_precision_score(y_test, scores),
-                    fitted - start,
-                    scored - fitted,
-                )
-            )
-        rows = np.array(rows)
+    for name in demo_detectors(random_state):
+        mine = [r for r in runs.records if r["detector"] == name]
         results[name] = {
-            "roc_auc": rows[:, 0].mean(),
-            "average_precision": rows[:, 1].mean(),
-            "fit_s": rows[:, 2].sum(),
-            "score_s": rows[:, 3].sum(),
+            "roc_auc": np.mean([r["roc_auc"] for r in mine]),
+            "average_precision": np.mean([r["average_precision"] for r in mine]),
+            "fit_s": sum(r["fit_s"] for r in mine),
+            "score_s": sum(r["n_test"] / r["score_images_per_s"] for r in mine),
         }
-        print(f"  done: {name}", file=sys.stderr)
 
     print(
         f"\nOne-class anomaly detection on scikit-learn's digits (8x8), "

@@ -88,6 +88,7 @@ def run_benchmark(
     gallery=False,
     verbose=True,
     cached_only=False,
+    on_job_done=None,
 ):
     """Run detectors over the classes and seeds of a data set.
 
@@ -139,6 +140,9 @@ def run_benchmark(
     cached_only : bool, default=False
         Run nothing: return only the jobs already finished in ``cache_dir``
         (a report of a run still in progress, or stopped early).
+    on_job_done : callable, default=None
+        Called as ``on_job_done(record, n_done, n_jobs)`` when each job
+        finishes (in the order they finish), e.g. to report progress.
 
     Returns
     -------
@@ -193,6 +197,8 @@ def run_benchmark(
         )
         for i, record in outputs:
             records[i] = record
+            if on_job_done is not None:
+                on_job_done(record, sum(r is not None for r in records), len(jobs))
             if bar is not None:
                 bar.set_postfix_str(
                     f"{record['detector']} class {record['normal_class']} "

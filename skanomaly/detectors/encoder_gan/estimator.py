@@ -196,7 +196,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     #: benchmark's quick and full runs.
     presets = {
         "test": dict(n_filters=4, latent_dim=8, max_epochs=2),
-        "demo": dict(n_filters=8, latent_dim=32, max_epochs=15, batch_size=16, lr=1e-3),
+        "demo": dict(n_filters=8, latent_dim=32, max_epochs=17, batch_size=16, lr=1e-3),
         "quick": dict(n_filters=4, latent_dim=16, max_epochs=2),
         "full": dict(n_filters=8, latent_dim=128, batch_size=32, max_epochs=8, lr=2e-4),
     }
