@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import fashion_mnist_task, smooth_images
+from pyod.models.knn import KNN
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import EncoderGAN
@@ -315,19 +316,28 @@ def test_parameter_errors_name_the_parameter(params, name):
         detector.fit(smooth_images(8))
 
 
-# Measured with these settings (seed 0, CPU, 64 iterations): class 1 (trouser),
-# latent-norm ROC AUC 0.888. The floor is far below: a GAN this briefly trained
-# can take another path after tiny numerical differences between platforms.
-FASHION_MNIST_FLOOR = {1: 0.75}
-
-
+# Measured with these settings (seed 0, CPU, one thread, 500 training images, 64
+# iterations): latent Gaussian 0.921 (class 0, T-shirt) and 0.987 (class 1,
+# trouser) where pixel KNN scores 0.911 and 0.985 on the same split; the
+# residual 0.734 / 0.612 after training, 0.404 / 0.346 untrained.
 @pytest.mark.slow
-@pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_FLOOR))
-def test_quality_floor_fashion_mnist(normal_class):
-    """Check that EncoderGAN stays above its ROC AUC floor on Fashion-MNIST."""
+@pytest.mark.parametrize("normal_class", [0, 1])
+def test_quality_against_pixel_knn_and_the_untrained_network(normal_class):
+    """Check the default score against pixel KNN, and that training moves the GAN.
+
+    The default score (a Gaussian on the codes) must keep up with PyOD's KNN
+    on the same split, on a hard class and an easy one; the residual, which
+    only a trained generator can lower on normal images, must beat the same
+    networks left untrained by a clear margin.
+    """
     X_train, X_test, y_test = fashion_mnist_task(normal_class, n_train=500)
-    detector = EncoderGAN(
-        n_filters=8, batch_size=32, max_epochs=4, device="cpu", random_state=0
-    ).fit(X_train)
-    auc = roc_auc_score(y_test, detector.decision_function(X_test))
-    assert auc > FASHION_MNIST_FLOOR[normal_class]
+    flat = X_train.reshape(len(X_train), -1)
+    knn = KNN().fit(flat).decision_function(X_test.reshape(len(X_test), -1))
+    settings = dict(n_filters=8, batch_size=32, device="cpu", random_state=0)
+    trained = EncoderGAN(**settings, max_epochs=4).fit(X_train)
+    untrained = EncoderGAN(**settings, max_epochs=0).fit(X_train)
+    auc = roc_auc_score(y_test, trained.decision_function(X_test))
+    assert auc > roc_auc_score(y_test, knn) - 0.02
+    residual = roc_auc_score(y_test, trained.all_scores(X_test)["residual"])
+    before = roc_auc_score(y_test, untrained.all_scores(X_test)["residual"])
+    assert residual > before + 0.1
