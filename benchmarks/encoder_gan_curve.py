@@ -200,7 +200,8 @@ def report(results, classes, variants, checkpoints, threads):
         "One iteration = one critic, one generator and one encoder step on a",
         "batch of 64; 94 iterations per epoch. Iteration 0",
         "is the untrained networks, scored the same way. Fit seconds exclude the",
-        "evaluations. `latent_norm_raw` is the ROC AUC of the raw norm `||E(x)||`",
+        "evaluations; other benchmark jobs shared the two cores, so they are",
+        "indicative. `latent_norm_raw` is the ROC AUC of the raw norm `||E(x)||`",
         "(high = anomalous), a diagnostic of the side anomalies fall on, not a score.",
         "",
     ]
