@@ -177,7 +177,31 @@ def expand_shared_docs(doc):
     return _SHARED_DOC_LINE.sub(replace, doc)
 
 
-class _DetectorNet(NeuralNet):
+class _InterruptibleNet(NeuralNet):
+    """skorch net whose ``fit`` lets a KeyboardInterrupt (Ctrl-C) through.
+
+    skorch's ``partial_fit`` catches ``KeyboardInterrupt`` and returns the
+    half-trained net, which would make a detector's ``fit`` return normally
+    with thresholds set on a network nobody asked for. Here the callbacks'
+    ``on_train_end`` still run, then the interrupt is raised again.
+    """
+
+    def fit_loop(self, X, y=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            self._interrupted = True
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self._interrupted = False
+        super().partial_fit(X, y, classes, **fit_params)
+        if self._interrupted:
+            raise KeyboardInterrupt("training was interrupted")
+        return self
+
+
+class _DetectorNet(_InterruptibleNet):
     """skorch net whose training step calls the detector's unsupervised loss.
 
     ``loss_fn`` is attached after construction (skorch would otherwise treat
@@ -330,12 +354,19 @@ class BaseImageDetector(BaseDetector):
         """
         self._validate_params()
         X = self._check_images(X, fit=True)
+        try:
+            self._fit(X)
+        except BaseException:  # Ctrl-C included: no half-fitted detector
+            self._forget_fit()
+            raise
+        return self
+
+    def _fit(self, X):
         self.image_shape_ = X.shape[1:]
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self._check_params(self.image_shape_)
         self.device_ = _resolve_device(self.device)
         self._classes = 2
-
         seed = self._seed()
         devices = (
             [torch.device(self.device_).index or 0] if "cuda" in self.device_ else []
@@ -349,7 +380,11 @@ class BaseImageDetector(BaseDetector):
                 self._fit_statistics(X)
         self.decision_scores_ = self._training_scores(X)
         self._process_decision_scores()
-        return self
+
+    def _forget_fit(self):
+        """Delete every fitted attribute (``name_``), so the detector is unfitted."""
+        for name in [n for n in vars(self) if n.endswith("_") and n[0] != "_"]:
+            delattr(self, name)
 
     def _training_scores(self, X):
         """Scores of the training images, from which ``threshold_`` is set.

@@ -34,7 +34,7 @@ import torch
 from scipy.stats import median_abs_deviation
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 
 try:
     import pytest
@@ -600,7 +600,32 @@ def check_verbose_shows_progress(detector_class):
     assert "train_loss" in out.getvalue()
 
 
+class _InterruptAtFirstEpoch(Callback):
+    """Raises KeyboardInterrupt at the end of the first epoch, as Ctrl-C would."""
+
+    def on_epoch_end(self, net, **kwargs):
+        raise KeyboardInterrupt
+
+
+def check_interrupt_stops_fit_and_leaves_it_unfitted(detector_class):
+    """Check that Ctrl-C during training propagates out of fit, leaving it unfitted.
+
+    skorch swallows ``KeyboardInterrupt`` in its training loop; a detector
+    must not return a half-trained network with a threshold set.
+    """
+    images = smooth_images(40)
+    detector = make_detector(detector_class).fit(images)
+    detector.set_params(max_epochs=3, callbacks=[_InterruptAtFirstEpoch()])
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(images)
+    with pytest.raises(NotFittedError):
+        detector.decision_function(images)
+    fitted = [n for n in vars(detector) if n.endswith("_") and n[0] != "_"]
+    assert not fitted, f"fitted attributes left after the interrupt: {fitted}"
+
+
 _DEEP_CHECKS = [
+    check_interrupt_stops_fit_and_leaves_it_unfitted,
     check_max_epochs_zero_scores_the_untrained_network,
     check_user_callbacks_work,
     check_verbose_shows_progress,

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 from pyod.models.knn import KNN
+from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 import skanomaly.benchmark as benchmark
@@ -140,6 +141,32 @@ def test_an_interrupted_run_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark_jobs, "_run_job", real_run_job)
     results = _run(tmp_path)
     assert [r["cached"] for r in results.records] == [True, True, True, False]
+
+
+def test_ctrl_c_inside_a_fit_caches_nothing(tmp_path):
+    """Check that an interrupt during training reaches the caller uncached.
+
+    The interrupt is raised inside the detector's training loop (where skorch
+    would swallow it); the job must not be cached as finished, and the rerun
+    trains it for all its epochs, which the record states.
+    """
+    from skorch.callbacks import Callback
+
+    class InterruptAtFirstEpoch(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    ae = _tiny_ae().set_params(max_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        _run(
+            tmp_path,
+            detectors={"AE": clone(ae).set_params(callbacks=[InterruptAtFirstEpoch()])},
+            classes=[0],
+        )
+    assert not list((tmp_path / "cache").glob("*"))
+    results = _run(tmp_path, detectors={"AE": ae}, classes=[0])
+    assert results.records[0]["epochs_run"] == 3
+    assert not results.records[0]["cached"]
 
 
 def test_parallel_jobs_give_the_same_results():

@@ -164,6 +164,7 @@ def _run_job(name, estimator, task, threads, gallery):
         "aupro": None,
         "fit_s": fit_s,
         "optimizer_steps": _optimizer_steps(final, len(task.X_train)),
+        "epochs_run": len(final.history_) if hasattr(final, "history_") else None,
         "score_images_per_s": len(task.X_test) / max(score_s, 1e-9),
         "peak_memory_mb": memory.peak_mb,
         "scores": [round(float(s), 7) for s in scores],

@@ -31,6 +31,7 @@ CSV_FIELDS = (
     "aupro",
     "fit_s",
     "optimizer_steps",
+    "epochs_run",
     "score_images_per_s",
     "peak_memory_mb",
     "cached",

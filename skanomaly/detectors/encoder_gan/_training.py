@@ -10,9 +10,9 @@ user's ``LRScheduler`` acts on all three learning rates at once.
 """
 
 import torch
-from skorch import NeuralNet
 from skorch.utils import TeeGenerator, to_tensor
 
+from ...base import _InterruptibleNet
 from .loss import critic_loss, encoder_cycle_loss, generator_loss, gradient_penalty
 
 __all__ = ["PHASES"]
@@ -23,7 +23,7 @@ __all__ = ["PHASES"]
 PHASES = ("joint", "gan", "encoder")
 
 
-class _EncoderGANNet(NeuralNet):
+class _EncoderGANNet(_InterruptibleNet):
     """skorch net whose train step runs the critic, generator and encoder steps.
 
     Settings are attributes set after construction (skorch would otherwise treat
