@@ -23,6 +23,7 @@ Also training time and scoring throughput on the machine it runs on.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -97,11 +98,12 @@ def utad_variants(detector, X_test, with_maps=False):
         (STAGE_ONE_NAME, dict(stages=1), True),
     ]
     for name, params, own_map in variants:
-        detector.set_params(**{**default, **params})
-        scores, seconds = timed(detector.decision_function, X_test)
-        maps = detector.anomaly_map(X_test) if with_maps and own_map else None
+        settings = {**default, **params}
+        scores, seconds = timed(functools.partial(detector.rescore, **settings), X_test)
+        maps = None
+        if with_maps and own_map:
+            _, maps = detector.rescore(X_test, return_maps=True, **settings)
         results[name] = (scores, maps, len(X_test) / seconds)
-    detector.set_params(**default)
     return results
 
 

@@ -44,8 +44,12 @@ X, with_map)``                                  a batch; override when both come
                                                 (default: ``decision_function``'s)
 ``_check_params(image_shape)``    image  no     checks that need the image shape;
                                                 raise ``ValueError``
-``_check_inference()``            image  no     checks before a fitted detector
-                                                scores; raise ``ValueError``
+``_check_scoring()``              image  no     checks of the scoring parameters
+                                                against the fitted model; raise
+                                                ``ValueError``
+``_scoring_params``               image  no     parameters that define the score:
+                                                frozen at ``fit``, varied by
+                                                ``rescore``
 ``_min_fit_samples``              image  no     fewest training images (2)
 ``presets``                       image  no     named settings: ``"test"`` (tiny,
                                                 for the common checks), ``"demo"``
@@ -74,6 +78,7 @@ complete example.
 
 import copy
 import numbers
+import os
 import re
 
 import numpy as np
@@ -177,20 +182,37 @@ def expand_shared_docs(doc):
     return _SHARED_DOC_LINE.sub(replace, doc)
 
 
+def _raised_by_a_callback(exc):
+    """Whether ``exc`` passed through skorch's ``notify`` (a callback raised it)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "notify" and code.co_filename.endswith(
+            os.path.join("skorch", "net.py")
+        ):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class _InterruptibleNet(NeuralNet):
     """skorch net whose ``fit`` lets a KeyboardInterrupt (Ctrl-C) through.
 
-    skorch's ``partial_fit`` catches ``KeyboardInterrupt`` and returns the
-    half-trained net, which would make a detector's ``fit`` return normally
-    with thresholds set on a network nobody asked for. Here the callbacks'
-    ``on_train_end`` still run, then the interrupt is raised again.
+    skorch's ``partial_fit`` catches every ``KeyboardInterrupt`` and returns
+    the half-trained net: that is how its callbacks stop training
+    (``EarlyStopping`` raises one), but it also swallows Ctrl-C, which would
+    make a detector's ``fit`` return normally with a threshold set on a network
+    nobody asked for. Here an interrupt raised by a callback still stops
+    training normally; one raised anywhere else (Ctrl-C during a training
+    step, where a fit spends its time) is raised again after the callbacks'
+    ``on_train_end``.
     """
 
     def fit_loop(self, X, y=None, **fit_params):
         try:
             return super().fit_loop(X, y, **fit_params)
-        except KeyboardInterrupt:
-            self._interrupted = True
+        except KeyboardInterrupt as exc:
+            self._interrupted = not _raised_by_a_callback(exc)
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -279,6 +301,10 @@ class BaseImageDetector(BaseDetector):
     #: Fewest training images ``fit`` accepts.
     _min_fit_samples = 2
 
+    #: Parameters read when scoring (the score's definition): frozen at ``fit``,
+    #: since ``threshold_`` and ``decision_scores_`` belong to their values.
+    _scoring_params = ()
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("__doc__"):
@@ -302,8 +328,25 @@ class BaseImageDetector(BaseDetector):
     def _check_params(self, image_shape):
         """Detector-specific checks that need the image shape; raise ValueError."""
 
-    def _check_inference(self):
-        """Check a fitted detector before it scores images; raise ValueError."""
+    def _check_scoring(self):
+        """Check the scoring parameters against the fitted model; raise ValueError."""
+
+    def _check_frozen_scoring_params(self):
+        """Raise if a parameter of ``_scoring_params`` changed since ``fit``.
+
+        A threshold learned on one score must not label another.
+        """
+        fitted = getattr(self, "scoring_params_", {})
+        for name, value in fitted.items():
+            now = getattr(self, name)
+            if now != value:
+                raise ValueError(
+                    f"{name}={now!r} differs from {name}={value!r}, the value this "
+                    f"{type(self).__name__} was fitted with; decision_scores_ and "
+                    "threshold_ belong to the fitted value. Set it back "
+                    f"(set_params({name}={value!r})), fit again, or compare "
+                    f"scores with rescore(X, {name}=...)."
+                )
 
     def _fit_statistics(self, X):
         """Statistics computed with the fitted module, before training scores."""
@@ -367,6 +410,9 @@ class BaseImageDetector(BaseDetector):
         self._check_params(self.image_shape_)
         self.device_ = _resolve_device(self.device)
         self._classes = 2
+        self.scoring_params_ = {
+            name: getattr(self, name) for name in self._scoring_params
+        }
         seed = self._seed()
         devices = (
             [torch.device(self.device_).index or 0] if "cuda" in self.device_ else []
@@ -433,7 +479,8 @@ class BaseImageDetector(BaseDetector):
 
     def _infer(self, X, with_map=False):
         """Scores (float64) and maps (or ``None``) of validated images, one pass."""
-        self._check_inference()
+        self._check_frozen_scoring_params()
+        self._check_scoring()
         scores, maps = self._batched(
             X, lambda module, x: self._score_and_map_batch(module, x, with_map)
         )
@@ -457,6 +504,55 @@ class BaseImageDetector(BaseDetector):
     def _scores(self, X):
         """Scores of already validated images ``(n, C, H, W)``."""
         return self._infer(X)[0]
+
+    def rescore(self, X, *, return_maps=False, **params):
+        """Score images with other values of the scoring parameters, same fit.
+
+        For ablations and comparisons without refitting: the networks and
+        statistics of this fit, another definition of the score (the
+        parameters in ``_scoring_params``, e.g. ``score``). The detector's
+        parameters, ``threshold_`` and ``predict`` are left as they are; the
+        threshold does not apply to these scores.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Images of the shape seen in ``fit``.
+        return_maps : bool, default=False
+            Also return the anomaly maps under these parameters (detectors
+            with ``anomaly_map``).
+        **params
+            Values of scoring parameters; the others keep their values.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        maps : ndarray of shape (n_samples, H, W)
+            Only with ``return_maps=True``.
+        """
+        unknown = sorted(set(params) - set(self._scoring_params))
+        if unknown:
+            raise ValueError(
+                f"rescore takes the scoring parameters of {type(self).__name__}, "
+                f"{list(self._scoring_params)}; got {unknown}."
+            )
+        if return_maps and not isinstance(self, AnomalyMapMixin):
+            raise ValueError(f"{type(self).__name__} has no anomaly maps.")
+        X = self._check_images(X)
+        saved = {name: getattr(self, name) for name in params}
+        try:
+            for name, value in params.items():
+                setattr(self, name, value)
+            self._validate_params()
+            self._check_scoring()
+            scores, maps = self._batched(
+                X, lambda module, x: self._score_and_map_batch(module, x, return_maps)
+            )
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
+        scores = scores.astype(np.float64).ravel()
+        return (scores, maps) if return_maps else scores
 
     # ------------------------------------------------------------- thresholds
     def _process_decision_scores(self):

@@ -520,6 +520,38 @@ def check_y_is_ignored(detector_class):
     np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
 
 
+def check_scoring_params_are_frozen_at_fit(detector_class):
+    """Check that changing how scores are defined after fit raises, and rescore.
+
+    ``threshold_`` belongs to the scores of the fitted settings: a changed
+    scoring parameter must not silently label another score; ``rescore``
+    gives the other scores of the same fit.
+    """
+    images = smooth_images(40)
+    detector = make_detector(detector_class).fit(images)
+    expected = detector.decision_function(images)
+    np.testing.assert_array_equal(detector.rescore(images), expected)
+    assert set(detector.scoring_params_) == set(detector_class._scoring_params)
+    with pytest.raises(ValueError, match="scoring parameters"):
+        detector.rescore(images, not_a_scoring_parameter=1)
+    for name in detector_class._scoring_params:
+        value = getattr(detector, name)
+        object.__setattr__(detector, name, _another_value(value))
+        with pytest.raises(ValueError, match="fitted with"):
+            detector.decision_function(images)
+        detector.set_params(**{name: value})
+        np.testing.assert_array_equal(detector.decision_function(images), expected)
+
+
+def _another_value(value):
+    """Return a different value of the same kind (it only needs to differ)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    return f"{value}-changed"
+
+
 def _documented_parameters(doc):
     """Names listed in the Parameters section of a numpydoc docstring."""
     lines = inspect.cleandoc(doc).splitlines()
@@ -600,11 +632,33 @@ def check_verbose_shows_progress(detector_class):
     assert "train_loss" in out.getvalue()
 
 
-class _InterruptAtFirstEpoch(Callback):
-    """Raises KeyboardInterrupt at the end of the first epoch, as Ctrl-C would."""
+class _CtrlCInTraining(Callback):
+    """Raises KeyboardInterrupt inside a forward pass of the second training step.
 
-    def on_epoch_end(self, net, **kwargs):
-        raise KeyboardInterrupt
+    That is where Ctrl-C lands in a fit: during a training step. (A
+    ``KeyboardInterrupt`` raised by a callback itself is skorch's request to
+    stop training, as ``EarlyStopping`` makes it, and ends training normally.)
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.batches_ = 0
+
+        def interrupt(module, args):
+            if self.batches_ >= 1:
+                raise KeyboardInterrupt
+
+        # every submodule: some detectors train parts of their module directly
+        self.hooks_ = [
+            module.register_forward_pre_hook(interrupt)
+            for module in net.module_.modules()
+        ]
+
+    def on_batch_end(self, net, **kwargs):
+        self.batches_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        for hook in self.hooks_:
+            hook.remove()
 
 
 def check_interrupt_stops_fit_and_leaves_it_unfitted(detector_class):
@@ -615,7 +669,7 @@ def check_interrupt_stops_fit_and_leaves_it_unfitted(detector_class):
     """
     images = smooth_images(40)
     detector = make_detector(detector_class).fit(images)
-    detector.set_params(max_epochs=3, callbacks=[_InterruptAtFirstEpoch()])
+    detector.set_params(max_epochs=3, callbacks=[_CtrlCInTraining()])
     with pytest.raises(KeyboardInterrupt):
         detector.fit(images)
     with pytest.raises(NotFittedError):

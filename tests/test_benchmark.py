@@ -150,17 +150,13 @@ def test_ctrl_c_inside_a_fit_caches_nothing(tmp_path):
     would swallow it); the job must not be cached as finished, and the rerun
     trains it for all its epochs, which the record states.
     """
-    from skorch.callbacks import Callback
-
-    class InterruptAtFirstEpoch(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            raise KeyboardInterrupt
+    from skanomaly.testing import _CtrlCInTraining
 
     ae = _tiny_ae().set_params(max_epochs=3)
     with pytest.raises(KeyboardInterrupt):
         _run(
             tmp_path,
-            detectors={"AE": clone(ae).set_params(callbacks=[InterruptAtFirstEpoch()])},
+            detectors={"AE": clone(ae).set_params(callbacks=[_CtrlCInTraining()])},
             classes=[0],
         )
     assert not list((tmp_path / "cache").glob("*"))

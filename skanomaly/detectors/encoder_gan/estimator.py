@@ -196,6 +196,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """
 
     _logged_losses = ("d_loss", "g_loss", "e_loss", "gp")
+    _scoring_params = ("score",)
 
     #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
     #: tiny networks for the common checks, 8x8 digits for the demo, and the

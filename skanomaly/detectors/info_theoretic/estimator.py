@@ -267,6 +267,7 @@ class InfoTheoreticAD(BaseDeepDetector):
     }
 
     _logged_losses = ("mi_bound", "entropy")
+    _scoring_params = ("score", "n_neighbors")
 
     def __init__(
         self,

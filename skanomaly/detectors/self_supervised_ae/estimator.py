@@ -136,6 +136,8 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
     #: tiny networks for the common checks, 8x8 digits for the demo, and the
     #: benchmark's quick and full runs.
+    _scoring_params = ("score", "top_k", "smoothing_sigma")
+
     presets = {
         "test": dict(n_filters=4, depth=1, max_epochs=2),
         "demo": dict(

@@ -263,6 +263,15 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
+    _scoring_params = (
+        "stages",
+        "score",
+        "n_neighbors",
+        "variance_weight",
+        "renormalize",
+        "smoothing_sigma",
+    )
+
     _logged_losses = (
         "impression_recon",
         "impression_kl",
@@ -497,7 +506,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             )
         return scores.float().cpu().numpy().astype(np.float64)
 
-    def _check_inference(self):
+    def _check_scoring(self):
         if self.stages not in (1, 2):
             raise ValueError(f"stages must be 1 or 2; got {self.stages!r}.")
         if self.stages == 2 and self.module_.expert_net is None:
