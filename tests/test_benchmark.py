@@ -405,3 +405,49 @@ def test_cached_only_returns_the_finished_jobs(tmp_path):
         ("KNN", 0),
     ]
     assert all(r["cached"] for r in again.records)
+
+
+def test_unreadable_cache_files_are_rerun_with_a_warning(tmp_path):
+    """Check that truncated, empty or foreign cache files count as missing."""
+    first = _run(tmp_path, classes=[0])
+    files = sorted((tmp_path / "cache").glob("*.json"))
+    assert len(files) == 2
+    files[0].write_text('{"detector": "AE", "roc_au')  # truncated
+    files[1].write_text("")  # empty
+    with pytest.warns(UserWarning, match="unreadable benchmark cache file"):
+        again = _run(tmp_path, classes=[0])
+    assert [r["cached"] for r in again.records] == [False, False]
+    assert [r["roc_auc"] for r in again.records] == [
+        r["roc_auc"] for r in first.records
+    ]
+    # the rerun replaced the bad files: a third run is served from the cache
+    assert all(r["cached"] for r in _run(tmp_path, classes=[0]).records)
+
+
+def test_orphan_temporary_files_are_cleaned(tmp_path):
+    """Check that a killed job's temporary file goes, a live process's stays."""
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = cache / "AE-digits-0-s0-abc.json.999999999.tmp"
+    alive = cache / f"AE-digits-0-s0-def.json.{os.getpid()}.tmp"
+    dead.write_text("{")
+    alive.write_text("{")
+    _run(tmp_path, detectors={"KNN": make_pipeline(ImageFlattener(), KNN())})
+    assert not dead.exists() and alive.exists()
+
+
+def test_cache_key_covers_callback_parameters_and_source():
+    """Check that a callback's own parameter and the code change the job key."""
+    from skorch.callbacks import EarlyStopping
+
+    from skanomaly.benchmark._jobs import _job_key, _source_digest
+
+    task = {"dataset": "digits", "normal_class": 0}
+    a = _tiny_ae().set_params(callbacks=[EarlyStopping(patience=2)])
+    b = _tiny_ae().set_params(callbacks=[EarlyStopping(patience=3)])
+    assert _job_key("AE", a, task) != _job_key("AE", b, task)
+    assert _job_key("AE", a, task) == _job_key("AE", clone(a), task)
+    knn = make_pipeline(ImageFlattener(), KNN())
+    assert _source_digest(a) != _source_digest(knn)

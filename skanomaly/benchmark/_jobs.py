@@ -1,6 +1,8 @@
 """One benchmark job (fit, score, measure) and its cache on disk."""
 
+import contextlib
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -10,6 +12,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
@@ -184,13 +187,82 @@ def _run_job(name, estimator, task, threads, gallery):
     return record
 
 
+#: Version of the cache's record format and key; raising it invalidates every
+#: cached job.
+CACHE_FORMAT = 2
+
+
+def _describe_value(value):
+    """Stable text for a parameter value, objects with ``get_params`` included.
+
+    scikit-learn's repr shows a skorch callback as ``<EarlyStopping object>``:
+    its own parameters would not reach the cache key.
+    """
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_describe_value(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        inner = ", ".join(f"{k!r}: {_describe_value(v)}" for k, v in items)
+        return "{" + inner + "}"
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        params = (
+            value.get_params(deep=False) if _takes_deep(value) else value.get_params()
+        )
+        inner = ", ".join(
+            f"{k}={_describe_value(v)}" for k, v in sorted(params.items())
+        )
+        return f"{type(value).__module__}.{type(value).__qualname__}({inner})"
+    if isinstance(value, type) or callable(value):
+        name = getattr(value, "__qualname__", type(value).__qualname__)
+        return f"{getattr(value, '__module__', '')}.{name}"
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+
+
+def _takes_deep(value):
+    try:
+        return "deep" in inspect.signature(value.get_params).parameters
+    except (TypeError, ValueError):  # pragma: no cover - C callables
+        return False
+
+
 def _describe(estimator):
     """Describe an estimator and all its parameters in stable text."""
-    from sklearn import config_context
+    return re.sub(r"\s+", " ", _describe_value(estimator))
 
-    with config_context(print_changed_only=False):
-        text = repr(estimator)
-    return re.sub(r"\s+", " ", re.sub(r" at 0x[0-9a-f]+", "", text))
+
+def _source_digest(estimator):
+    """Hash of the source of skanomaly's modules that the estimator's classes use.
+
+    A code change of a detector changes its results without changing its
+    parameters or, during development, the package version.
+    """
+    classes = {type(estimator)}
+    for step in getattr(estimator, "steps", ()):
+        classes.add(type(step[1]))
+    for name in ("estimator", "detector"):  # the adapters
+        inner = getattr(estimator, name, None)
+        if inner is not None:
+            classes.add(type(inner))
+    digest = hashlib.sha1()
+    files = set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            module = sys.modules.get(klass.__module__)
+            path = getattr(module, "__file__", None)
+            if path and klass.__module__.startswith("skanomaly"):
+                folder = os.path.dirname(path)
+                if "detectors" in klass.__module__.split("."):
+                    files.update(
+                        os.path.join(folder, f)
+                        for f in os.listdir(folder)
+                        if f.endswith(".py")
+                    )
+                files.add(path)
+    for path in sorted(files):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:12]
 
 
 def _job_key(name, estimator, task_spec):
@@ -202,6 +274,8 @@ def _job_key(name, estimator, task_spec):
             "estimator": _describe(estimator),
             "task": task_spec,
             "version": __version__,
+            "format": CACHE_FORMAT,
+            "source": _source_digest(estimator),
         },
         sort_keys=True,
         default=str,
@@ -213,11 +287,52 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_")
 
 
-def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
-    """Run one job unless ``path`` holds its result; write it atomically."""
-    if path is not None and path.exists():
+def _read_cached(path):
+    """Read a cached record; ``None`` (with a warning) when the file is unreadable."""
+    try:
         with open(path) as f:
             record = json.load(f)
+        if not isinstance(record, dict) or "roc_auc" not in record:
+            raise ValueError("not a benchmark record")
+        return record
+    except (OSError, ValueError) as exc:
+        warnings.warn(
+            f"ignoring the unreadable benchmark cache file {path} ({exc}); "
+            "its job runs again and replaces it",
+            stacklevel=3,
+        )
+        return None
+
+
+def clean_orphan_temporaries(cache_dir):
+    """Delete temporary files that jobs of processes no longer running left.
+
+    A job writes ``<record>.<pid>.tmp`` and renames it when complete; a
+    process killed in between leaves the temporary file. Files of processes
+    still alive (another run on the same cache) are kept.
+    """
+    for tmp in Path(cache_dir).glob("*.tmp"):
+        pid = tmp.suffixes[-2].lstrip(".") if len(tmp.suffixes) >= 2 else ""
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
+    """Run one job unless ``path`` holds its result; write it atomically."""
+    record = _read_cached(path) if path is not None and path.exists() else None
+    if record is not None:
         if not gallery or "gallery" in record or record.get("aupro") is None:
             record["cached"] = True
             return record

@@ -16,6 +16,7 @@ from ._jobs import (
     _job_key,
     _slug,
     _warn_few_steps,
+    clean_orphan_temporaries,
 )
 from ._results import BenchmarkResults
 from ._tasks import dataset_classes
@@ -163,6 +164,8 @@ def run_benchmark(
         raise ValueError(f"seeds must be a non-empty list of integers; got {seeds!r}")
     detectors = _resolve_detectors(detectors, preset, device)
     cache = None if cache_dir is None else Path(cache_dir)
+    if cache is not None and cache.is_dir():
+        clean_orphan_temporaries(cache)
 
     n_workers = os.cpu_count() if n_jobs in (None, -1) else max(1, int(n_jobs))
     threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
