@@ -28,6 +28,10 @@ MIN_IMAGE_SIZE = 8
 _MAX_CHANNELS = 4
 
 
+#: Integer dtypes scaled to [0, 1], by the largest value they can hold; other
+#: integer dtypes are rejected as ambiguous.
+_SCALED_INTEGERS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
 #: Non-uint8 images whose largest absolute value exceeds this get a warning:
 #: they are probably unscaled intensities (0..255, 0..16), not [0, 1] images
 #: or standardized ones.
@@ -41,7 +45,10 @@ def _to_numpy(X):
     except ImportError:  # pragma: no cover - torch is a hard dependency
         torch = None
     if torch is not None and isinstance(X, torch.Tensor):
-        return X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        if X.dtype in (torch.bfloat16, torch.float16):
+            X = X.float()  # numpy has no bfloat16: half precision becomes float32
+        return X.numpy()
     if isinstance(X, np.ndarray):
         return X
     try:
@@ -136,8 +143,9 @@ def check_images(
     Returns
     -------
     images : ndarray of shape (n, C, H, W), dtype float32
-        A copy; ``uint8`` input is scaled to [0, 1], other numeric input is
-        used as given (with a warning when its values reach beyond
+        A copy; ``uint8`` and ``uint16`` input is scaled to [0, 1] (by 1/255
+        and 1/65535), other integer dtypes are rejected as ambiguous, floats
+        and booleans are used as given (with a warning when its values reach beyond
         ``FAR_OUTSIDE_UNIT_RANGE`` in absolute value).
 
     Raises
@@ -170,6 +178,14 @@ def check_images(
         )
     if np.iscomplexobj(X):
         raise ValueError("Complex data not supported: expected real-valued images.")
+    if np.issubdtype(X.dtype, np.integer) and X.dtype not in _SCALED_INTEGERS:
+        raise ValueError(
+            f"Images of dtype {X.dtype} are ambiguous: skanomaly scales uint8 "
+            "images by 1/255 and uint16 images by 1/65535, and uses floats as "
+            "given (networks and defaults are made for [0, 1]). Convert them: "
+            "X.astype(np.uint8) for 0..255 intensities, X.astype(np.uint16) "
+            "for 16-bit ones, or X / X.max() for other ranges."
+        )
 
     declared = None if image_shape is None else check_image_shape(image_shape)
     if X.ndim == 2:
@@ -186,6 +202,13 @@ def check_images(
             )
         X = X.reshape((X.shape[0], *declared))
     elif X.ndim == 3:
+        if X.shape[2] <= _MAX_CHANNELS and min(X.shape[:2]) >= MIN_IMAGE_SIZE:
+            raise ValueError(
+                f"Got a 3-D array of shape {X.shape}: read as {X.shape[0]} grey "
+                f"images of {X.shape[1]}x{X.shape[2]} pixels, too small to be "
+                "images. If it is one channels-last image (H, W, C), add the "
+                "batch axis: X[None] (or X[np.newaxis])."
+            )
         X = X[:, None, :, :]
     elif X.ndim == 4:
         X = _channels_first(X, channels_last)
@@ -218,20 +241,27 @@ def check_images(
             f"fitted on images of shape {tuple(expected_shape)}."
         )
 
-    scale = X.dtype == np.uint8
-    out = np.array(X, dtype=np.float32, copy=True, order="C")
-    if scale:
-        out /= 255.0
-    elif not np.isfinite(out).all():
+    scale = _SCALED_INTEGERS.get(X.dtype)
+    if scale is None and X.dtype != bool and not np.isfinite(X).all():
         raise ValueError(
             "Images contain NaN or infinity; remove or impute those values first."
+        )
+    with np.errstate(over="ignore"):
+        out = np.array(X, dtype=np.float32, copy=True, order="C")
+    if scale is not None:
+        out /= scale
+    elif not np.isfinite(out).all():
+        raise ValueError(
+            f"Images have values up to {float(np.abs(X).max()):g}, beyond the "
+            "range of float32 that the networks compute in; rescale them first "
+            "(e.g. X / X.max())."
         )
     else:
         largest = float(np.abs(out).max()) if out.size else 0.0
         if largest > FAR_OUTSIDE_UNIT_RANGE:
             warnings.warn(
                 f"Images of dtype {X.dtype} have values up to {largest:g} and are "
-                "used as given: skanomaly scales only uint8 images (by 1/255), "
+                "used as given: skanomaly scales only uint8 and uint16 images, "
                 "and its networks and defaults are made for values in [0, 1]. "
                 "If these are intensities such as 0..255 or 0..16, divide by "
                 "their maximum first (e.g. X / 255.0).",

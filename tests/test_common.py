@@ -55,23 +55,61 @@ def test_detector_contract(check):
 
 
 def test_unscaled_intensities_get_a_warning():
-    """Check that 0..255 floats and 0..16 integers warn, and [0, 1] images do not.
+    """Check that 0..255 floats warn, and [0, 1] or standardized images do not.
 
-    Only uint8 is scaled; other dtypes are used as given, so a user passing
-    raw intensities of another dtype hears about it instead of training on
-    values the defaults were not made for.
+    uint8 and uint16 are scaled; floats are used as given, so a user passing
+    raw intensities as floats hears about it instead of training on values
+    the defaults were not made for.
     """
     images = smooth_images(40)
     detector = make_detector(skanomaly.ConvAutoEncoder)
     with pytest.warns(UserWarning, match="divide by their maximum"):
         detector.fit(images * 255)
-    with pytest.warns(UserWarning, match="dtype int64 have values up to 1"):
-        detector.fit(np.round(images * 16).astype(np.int64))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         detector.fit(images)
         detector.fit((images * 255).astype(np.uint8))
         detector.fit((images - 0.5) * 6)  # standardized images are fine
+
+
+def test_integer_dtypes_are_scaled_or_rejected():
+    """Check uint16 scaling and the message for ambiguous integer images."""
+    images = smooth_images(40)
+    as_uint8 = make_detector(skanomaly.ConvAutoEncoder).fit(
+        np.round(images * 255).astype(np.uint8)
+    )
+    as_uint16 = make_detector(skanomaly.ConvAutoEncoder).fit(
+        np.round(images * 255).astype(np.uint16) * 257  # 255 * 257 = 65535
+    )
+    np.testing.assert_allclose(
+        as_uint16.decision_scores_, as_uint8.decision_scores_, rtol=1e-5
+    )
+    for dtype in (np.int64, np.int32, np.int8, np.uint32):
+        with pytest.raises(ValueError, match="ambiguous.*astype"):
+            make_detector(skanomaly.ConvAutoEncoder).fit(
+                np.round(images * 16).astype(dtype)
+            )
+
+
+def test_other_input_mistakes_get_clear_messages():
+    """Check half-precision tensors, a single image and values beyond float32."""
+    images = smooth_images(40)
+    detector = make_detector(skanomaly.ConvAutoEncoder).fit(images)
+    expected = detector.decision_function(images)
+    for dtype in (torch.bfloat16, torch.float16):
+        half = torch.from_numpy(images).to(dtype)
+        scores = detector.decision_function(half)
+        np.testing.assert_allclose(scores, expected, rtol=0.05, atol=1e-3)
+    rgb = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"one channels-last image.*X\[None\]"):
+        make_detector(skanomaly.ConvAutoEncoder).fit(rgb)
+    huge = images.astype(np.float64) * 1e39
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        make_detector(skanomaly.ConvAutoEncoder).fit(huge)
+    nan = images.copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        make_detector(skanomaly.ConvAutoEncoder).fit(nan)
 
 
 @pytest.mark.gpu
