@@ -360,7 +360,7 @@ def test_cli_benchmark_missing_data(monkeypatch, capsys, tmp_path):
         )
 
     monkeypatch.setattr(benchmark_tasks, "fetch_fashion_mnist", missing)
-    monkeypatch.setattr(benchmark_tasks, "_LOADED", {})
+    benchmark_tasks._load.cache_clear()
     with pytest.raises(SystemExit) as info:
         main(
             [
@@ -374,6 +374,7 @@ def test_cli_benchmark_missing_data(monkeypatch, capsys, tmp_path):
                 str(tmp_path),
             ]
         )
+    benchmark_tasks._load.cache_clear()
     assert info.value.code == 1
     assert "dataset-fashion-mnist" in capsys.readouterr().err
 
@@ -451,3 +452,29 @@ def test_cache_key_covers_callback_parameters_and_source():
     assert _job_key("AE", a, task) == _job_key("AE", clone(a), task)
     knn = make_pipeline(ImageFlattener(), KNN())
     assert _source_digest(a) != _source_digest(knn)
+
+
+def test_plots_leave_pyplot_and_threads_alone(tmp_path):
+    """Check that plots and jobs change no process-wide state.
+
+    Plotting neither switches matplotlib's backend nor keeps figures open; a
+    job's torch thread count is restored after it.
+    """
+    import matplotlib
+    import torch
+
+    backend = matplotlib.get_backend()
+    results = _run(classes=[0, 1], seeds=[0, 1])
+    results.save(tmp_path, plots=True)
+    assert list(tmp_path.glob("*.png"))
+    assert matplotlib.get_backend() == backend
+    if "matplotlib.pyplot" in __import__("sys").modules:
+        import matplotlib.pyplot as plt
+
+        assert plt.get_fignums() == []
+    before = torch.get_num_threads()
+    _run(classes=[0], n_jobs=1, detectors={"AE": _tiny_ae()})
+    benchmark_jobs._run_job(
+        "AE", _tiny_ae(), benchmark.load_task("digits", 0), 1, False
+    )
+    assert torch.get_num_threads() == before

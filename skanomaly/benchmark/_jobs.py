@@ -128,11 +128,22 @@ def _warn_few_steps(records):
 
 
 def _run_job(name, estimator, task, threads, gallery):
-    """Fit one detector on one task and measure it; return the record."""
-    if threads:
-        import torch
+    """Fit one detector on one task and measure it; return the record.
 
+    ``threads`` torch threads (``None``: torch's setting), restored after.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads:
         torch.set_num_threads(threads)
+    try:
+        return _measure(name, estimator, task, gallery)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _measure(name, estimator, task, gallery):
     detector = _set_seed(estimator, task.seed)
     with _PeakMemory() as memory:
         start = time.perf_counter()

@@ -206,14 +206,12 @@ class BenchmarkResults:
         """ROC curves, one panel per class, one curve per detector."""
         from sklearn.metrics import roc_curve
 
-        plt = _pyplot()
         seed = self.records[0]["seed"] if seed is None else seed
         classes = self.classes
         cols = min(5, len(classes))
         rows = math.ceil(len(classes) / cols)
-        fig, axes = plt.subplots(
-            rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False
-        )
+        fig = _figure(figsize=(3 * cols, 3 * rows))
+        axes = fig.subplots(rows, cols, squeeze=False)
         for ax, c in zip(axes.flat, classes):
             for det in self.detectors:
                 for r in self._select(det, c):
@@ -230,17 +228,18 @@ class BenchmarkResults:
         fig.suptitle(f"ROC curves, seed {seed}")
         fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
     def plot_per_class(self, path, metric="roc_auc"):
         """Plot grouped bars per class (mean over seeds, std as error bars)."""
-        plt = _pyplot()
+        from matplotlib import colormaps
+
         classes, detectors = self.classes, self.detectors
         width = 0.8 / len(detectors)
-        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(classes) + 2), 4))
+        fig = _figure(figsize=(max(6, 1.2 * len(classes) + 2), 4))
+        ax = fig.subplots()
         x = np.arange(len(classes))
         # Up to 20 distinguishable colours (the default cycle repeats after 10).
-        palette = plt.get_cmap("tab20" if len(detectors) > 10 else "tab10")
+        palette = colormaps["tab20" if len(detectors) > 10 else "tab10"]
         for i, det in enumerate(detectors):
             means, stds = [], []
             for c in classes:
@@ -274,11 +273,9 @@ class BenchmarkResults:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
 
     def plot_gallery(self, path):
         """Anomalous test images, their masks and each detector's anomaly maps."""
-        plt = _pyplot()
         shown = [r for r in self.records if r.get("gallery")]
         if not shown:
             raise ValueError(
@@ -291,12 +288,8 @@ class BenchmarkResults:
                 seen.add((r["detector"], r["normal_class"]))
                 rows.append(r)
         n_img = len(rows[0]["gallery"]["images"])
-        fig, axes = plt.subplots(
-            len(rows),
-            2 * n_img,
-            figsize=(2 * n_img * 1.3, 1.4 * len(rows)),
-            squeeze=False,
-        )
+        fig = _figure(figsize=(2 * n_img * 1.3, 1.4 * len(rows)))
+        axes = fig.subplots(len(rows), 2 * n_img, squeeze=False)
         for ax_row, r in zip(axes, rows):
             g = r["gallery"]
             for j in range(n_img):
@@ -314,7 +307,6 @@ class BenchmarkResults:
             ax.set_yticks([])
         fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
     def save(self, out_dir, *, plots=False):
         """Write results.csv, results.json, results.md (and plots) to a folder.
@@ -344,14 +336,16 @@ def _markdown(header, rows):
     return "\n".join(lines) + "\n"
 
 
-def _pyplot():
+def _figure(**kwargs):
+    """Return a matplotlib Figure with its own canvas; pyplot is left alone.
+
+    No ``matplotlib.use`` and no pyplot figure manager: a library must not
+    switch the user's backend or keep figures alive.
+    """
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError(
             "plots need matplotlib: pip install 'skanomaly[plot]'"
         ) from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)

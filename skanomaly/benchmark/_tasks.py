@@ -1,5 +1,6 @@
 """Benchmark tasks: data sets, one-class splits, sizes."""
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -55,23 +56,16 @@ def _subsample(n_available, n, rng):
     return np.sort(rng.choice(n_available, size=n, replace=False))
 
 
-_LOADED = {}
-
-
+@functools.lru_cache(maxsize=2)
 def _load(dataset, data_path=None, image_size=None, normal_class=None):
-    key = (dataset, str(data_path), image_size, normal_class)
-    if key not in _LOADED:
-        if dataset == "fashion-mnist":
-            train = fetch_fashion_mnist(subset="train")
-            test = fetch_fashion_mnist(subset="test")
-            _LOADED[key] = (train.images, train.target, test.images, test.target)
-        elif dataset == "digits":
-            _LOADED[key] = load_digits(return_X_y=True)
-        elif dataset == "mvtec":
-            _LOADED[key] = load_mvtec_folder(
-                Path(data_path) / str(normal_class), image_size=image_size
-            )
-    return _LOADED[key]
+    """Load a data set once per process; the two most recent stay in memory."""
+    if dataset == "fashion-mnist":
+        train = fetch_fashion_mnist(subset="train")
+        test = fetch_fashion_mnist(subset="test")
+        return train.images, train.target, test.images, test.target
+    if dataset == "digits":
+        return load_digits(return_X_y=True)
+    return load_mvtec_folder(Path(data_path) / str(normal_class), image_size=image_size)
 
 
 def _mvtec_categories(data_path):
