@@ -72,8 +72,8 @@ X, with_map)``                                  a batch; override when both come
 
 :func:`skanomaly.register_detector` adds a detector to ``skanomaly.DETECTORS``,
 the benchmark, the command line and the common checks
-(:mod:`skanomaly.testing`); ``docs/writing_a_detector.md`` walks through a
-complete example.
+(:mod:`skanomaly.utils.estimator_checks`); ``docs/writing_a_detector.md``
+walks through a complete example.
 """
 
 import copy
@@ -292,7 +292,7 @@ class BaseImageDetector(BaseDetector):
     }
 
     #: Named settings: ``"test"`` (tiny networks that fit in well under a
-    #: second, for :mod:`skanomaly.testing`), ``"demo"`` (8x8 digits, for
+    #: second, for :mod:`skanomaly.utils.estimator_checks`), ``"demo"`` (8x8 digits, for
     #: ``skanomaly demo``), ``"quick"`` (a smoke run of the benchmark) and
     #: ``"full"`` (the 500-image benchmark); the benchmark's ``"default"``
     #: preset is the constructor's defaults.
@@ -808,7 +808,7 @@ def register_detector(cls):
     a subpackage of ``skanomaly.detectors``), is available to
     :mod:`skanomaly.benchmark` and ``skanomaly benchmark`` by its class name,
     runs in ``skanomaly demo`` with its ``presets["demo"]`` settings, and is
-    checked by skanomaly's common tests (:mod:`skanomaly.testing`).
+    checked by skanomaly's common tests (:mod:`skanomaly.utils.estimator_checks`).
 
     Parameters
     ----------

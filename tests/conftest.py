@@ -1,7 +1,8 @@
 """Shared fixtures: images, Fashion-MNIST tasks, the detectors, torch threads.
 
 Fast settings of each detector (its ``presets["test"]``) and the helpers
-``make_detector`` and ``smooth_images`` come from :mod:`skanomaly.testing`.
+``make_detector`` and ``smooth_images`` come from
+:mod:`skanomaly.utils.estimator_checks`.
 """
 
 import os
@@ -12,7 +13,7 @@ import torch
 
 import skanomaly
 from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
-from skanomaly.testing import make_detector, smooth_images
+from skanomaly.utils.estimator_checks import make_detector, smooth_images
 
 __all__ = ["fashion_mnist_task", "make_detector", "smooth_images"]
 

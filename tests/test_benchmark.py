@@ -150,7 +150,7 @@ def test_ctrl_c_inside_a_fit_caches_nothing(tmp_path):
     would swallow it); the job must not be cached as finished, and the rerun
     trains it for all its epochs, which the record states.
     """
-    from skanomaly.testing import _CtrlCInTraining
+    from skanomaly.utils.estimator_checks import _CtrlCInTraining
 
     ae = _tiny_ae().set_params(max_epochs=3)
     with pytest.raises(KeyboardInterrupt):

@@ -1,10 +1,11 @@
 """Checks every detector registered in skanomaly must pass.
 
-The detector-contract checks live in :mod:`skanomaly.testing` (so that
+The detector-contract checks live in :mod:`skanomaly.utils.estimator_checks` (so that
 detectors written elsewhere can run them too) and run here on every class of
 ``skanomaly.DETECTORS``, with the class's ``presets["test"]`` settings;
 scikit-learn's own estimator checks run beside them, except those listed,
-with the reason, in ``skanomaly.testing.SKLEARN_CHECKS_THAT_DO_NOT_APPLY``.
+with the reason, in ``SKLEARN_CHECKS_THAT_DO_NOT_APPLY`` of
+``skanomaly.utils.estimator_checks``.
 """
 
 import io
@@ -19,7 +20,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skanomaly
 from skanomaly.base import BaseImageDetector
-from skanomaly.testing import (
+from skanomaly.utils.estimator_checks import (
     SKLEARN_CHECKS_THAT_DO_NOT_APPLY,
     make_detector,
     parametrize_with_detector_checks,
@@ -50,7 +51,7 @@ def test_sklearn_compatible(estimator, check):
 
 @parametrize_with_detector_checks(skanomaly.DETECTORS)
 def test_detector_contract(check):
-    """Check the detector contract (skanomaly.testing) for every detector."""
+    """Check the detector contract (utils.estimator_checks) for every detector."""
     check()
 
 
@@ -130,7 +131,9 @@ def test_cuda_matches_cpu(detector_class):
 
 def test_shared_parameter_docs_are_expanded_and_checked():
     """Check the shared-docs substitution and that the doc check can fail."""
-    from skanomaly.testing import check_docstring_documents_every_parameter
+    from skanomaly.utils.estimator_checks import (
+        check_docstring_documents_every_parameter,
+    )
 
     class Documented(skanomaly.ConvAutoEncoder):
         """Parameters

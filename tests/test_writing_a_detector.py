@@ -17,7 +17,7 @@ import pytest
 import skanomaly.base
 from skanomaly.benchmark import available_detectors, make_detector
 from skanomaly.cli import demo_detectors
-from skanomaly.testing import detector_checks, smooth_images
+from skanomaly.utils.estimator_checks import detector_checks, smooth_images
 
 PAGE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

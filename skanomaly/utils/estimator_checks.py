@@ -6,7 +6,7 @@ class, in the manner of :mod:`sklearn.utils.estimator_checks`. skanomaly's
 own test suite runs them on every registered detector; a detector written
 outside the package runs them with::
 
-    from skanomaly.testing import parametrize_with_detector_checks
+    from skanomaly.utils.estimator_checks import parametrize_with_detector_checks
 
     @parametrize_with_detector_checks([MyDetector])
     def test_my_detector(check):
@@ -22,12 +22,17 @@ This module needs pytest (the ``test`` extra).
 """
 
 import contextlib
+import copy
 import functools
 import inspect
 import io
+import os
 import pickle
 import re
+import tempfile
+import warnings
 
+import joblib
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -40,11 +45,12 @@ try:
     import pytest
 except ImportError as exc:  # pragma: no cover - pytest is in the test extra
     raise ImportError(
-        "skanomaly.testing needs pytest; install it with `pip install pytest` "
+        "skanomaly.utils.estimator_checks needs pytest; install it with "
+        "`pip install pytest` "
         "or the test extra, `pip install skanomaly[test]`."
     ) from exc
 
-from .base import AUTO_THRESHOLD_MADS, AnomalyMapMixin, BaseDeepDetector
+from ..base import AUTO_THRESHOLD_MADS, AnomalyMapMixin, BaseDeepDetector
 
 __all__ = [
     "SKLEARN_CHECKS_THAT_DO_NOT_APPLY",
@@ -55,42 +61,106 @@ __all__ = [
     "smooth_images",
 ]
 
-#: scikit-learn checks that do not apply to skanomaly's detectors, with why.
-_TABULAR = (
-    "generates tabular data with a handful of features; skanomaly's detectors "
-    "take images of at least 8x8 pixels, and flattened rows only with "
-    "image_shape (the same property is checked on images by skanomaly.testing)"
-)
+#: scikit-learn checks that do not apply to skanomaly's detectors, each with why: they
+#: generate tabular data (a few features), while skanomaly takes images of at
+#: least 8x8 pixels (flattened rows only with image_shape). Each names the check
+#: of this module that tests the same property on images. They are expected to
+#: fail (strict: one that starts passing fails the suite).
 SKLEARN_CHECKS_THAT_DO_NOT_APPLY = {
-    name: _TABULAR
-    for name in (
-        "check_fit_score_takes_y",
-        "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_estimators_dtypes",
-        "check_dtype_object",
-        "check_estimators_empty_data_messages",
-        "check_pipeline_consistency",
-        "check_estimators_nan_inf",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_outliers_fit_predict",
-        "check_outliers_train",
-        "check_classifier_data_not_an_array",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_fit2d_1sample",
-        "check_fit2d_1feature",
-        "check_dict_unchanged",
-        "check_fit_idempotent",
-        "check_fit_check_is_fitted",
-        "check_n_features_in",
-        "check_fit2d_predict1d",
-    )
+    "check_fit_score_takes_y": (
+        "fits a 2-D array of a few features; on images, fit ignoring y: "
+        "check_y_is_ignored"
+    ),
+    "check_estimators_overwrite_params": (
+        "fits tabular data; on images: "
+        "check_fit_adds_no_public_attribute_and_keeps_parameters"
+    ),
+    "check_dont_overwrite_parameters": (
+        "fits tabular data; on images: "
+        "check_fit_adds_no_public_attribute_and_keeps_parameters"
+    ),
+    "check_estimators_fit_returns_self": (
+        "fits tabular data; on images: check_fit_returns_self_and_sets_pyod_attributes"
+    ),
+    "check_readonly_memmap_input": (
+        "fits tabular data; on images: check_read_only_and_fortran_ordered_input"
+    ),
+    "check_n_features_in_after_fitting": (
+        "2-D input without image_shape is rejected with a message naming "
+        "image_shape; n_features_in_ on images: "
+        "check_fit_returns_self_and_sets_pyod_attributes"
+    ),
+    "check_positive_only_tag_during_fit": (
+        "fits tabular data; images of any sign are accepted"
+    ),
+    "check_estimators_dtypes": (
+        "fits int32/int64 2-D arrays: integer images other than uint8/uint16 "
+        "are rejected on purpose (ambiguous intensity scale); dtypes on images: "
+        "check_uint8_is_scaled_to_unit_interval"
+    ),
+    "check_dtype_object": (
+        "fits tabular object arrays; numeric object arrays of images are "
+        "accepted (check_equivalent_input_layouts_give_equal_scores covers "
+        "lists)"
+    ),
+    "check_estimators_empty_data_messages": (
+        "fits empty tabular arrays; on images: check_empty_input_gets_a_clear_error"
+    ),
+    "check_pipeline_consistency": (
+        "fits tabular data in a pipeline; pipelines on images are tested in "
+        "tests/test_integration.py"
+    ),
+    "check_estimators_nan_inf": (
+        "fits tabular data; NaN and infinity in images: "
+        "check_bad_input_raises_clear_error"
+    ),
+    "check_estimators_pickle": (
+        "fits tabular data; on images: check_pickle_round_trip_scores_identically"
+    ),
+    "check_f_contiguous_array_estimator": (
+        "fits tabular data; on images: check_read_only_and_fortran_ordered_input"
+    ),
+    "check_outliers_fit_predict": (
+        "fits tabular data; on images: check_training_labels_are_the_predictions"
+    ),
+    "check_outliers_train": (
+        "fits tabular data; PyOD's labels_ and threshold_ on images: "
+        "check_fit_returns_self_and_sets_pyod_attributes and "
+        "check_contamination_auto"
+    ),
+    "check_classifier_data_not_an_array": (
+        "fits tabular lists; lists and tensors of images: "
+        "check_equivalent_input_layouts_give_equal_scores"
+    ),
+    "check_methods_sample_order_invariance": (
+        "scores tabular data; on images: check_scores_do_not_depend_on_batching"
+    ),
+    "check_methods_subset_invariance": (
+        "scores tabular data; on images: check_scores_do_not_depend_on_batching"
+    ),
+    "check_fit2d_1sample": (
+        "fits one tabular sample; one image: check_too_few_images_to_fit"
+    ),
+    "check_fit2d_1feature": (
+        "fits one feature; an image has at least 8x8 pixels: check_any_size_from_8x8"
+    ),
+    "check_dict_unchanged": (
+        "fits tabular data; on images: check_scoring_leaves_the_detector_unchanged"
+    ),
+    "check_fit_idempotent": (
+        "fits tabular data; refitting on images: check_same_random_state_same_scores"
+    ),
+    "check_fit_check_is_fitted": (
+        "fits tabular data; on images: check_not_fitted_error"
+    ),
+    "check_n_features_in": (
+        "fits tabular data; n_features_in_ on images: "
+        "check_fit_returns_self_and_sets_pyod_attributes"
+    ),
+    "check_fit2d_predict1d": (
+        "scores 1-D tabular rows; 1-D input on images: "
+        "check_bad_input_raises_clear_error"
+    ),
 }
 
 
@@ -518,6 +588,126 @@ def check_y_is_ignored(detector_class):
     a = make_detector(detector_class).fit(images)
     b = make_detector(detector_class).fit(images, np.zeros(len(images)))
     np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
+
+
+def check_fit_adds_no_public_attribute_and_keeps_parameters(detector_class):
+    """Check that fit neither changes the parameters nor adds attributes without _.
+
+    The image equivalent of scikit-learn's ``check_dont_overwrite_parameters``
+    and ``check_estimators_overwrite_params``.
+    """
+    images = smooth_images(40)
+    detector = make_detector(detector_class)
+    params = joblib.hash(detector.get_params(deep=False))
+    before = set(vars(detector))
+    detector.fit(images)
+    assert joblib.hash(detector.get_params(deep=False)) == params
+    added = [
+        name
+        for name in set(vars(detector)) - before
+        if not name.startswith("_") and not name.endswith("_")
+    ]
+    assert not added, f"fit added public attributes not ending in _: {added}"
+
+
+def check_read_only_and_fortran_ordered_input(detector_class):
+    """Check a read-only memory map and Fortran-ordered images score as usual.
+
+    The image equivalent of ``check_readonly_memmap_input`` and
+    ``check_f_contiguous_array_estimator``.
+    """
+    images = smooth_images(40)
+    expected = make_detector(detector_class).fit(images)
+    scores = expected.decision_function(images)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "images.npy")
+        np.save(path, images)
+        mapped = np.load(path, mmap_mode="r")
+        fitted = make_detector(detector_class).fit(mapped)
+        np.testing.assert_allclose(fitted.decision_function(mapped), scores, rtol=1e-5)
+        del fitted, mapped
+    fortran = np.asfortranarray(images)
+    fitted = make_detector(detector_class).fit(fortran)
+    np.testing.assert_allclose(fitted.decision_function(fortran), scores, rtol=1e-5)
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, torch.nn.Module):
+        return all(
+            torch.equal(x, y)
+            for x, y in zip(a.state_dict().values(), b.state_dict().values())
+        )
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    try:
+        return bool(a == b) or a is b
+    except (TypeError, ValueError, RuntimeError):
+        return a is b
+
+
+def check_scoring_leaves_the_detector_unchanged(detector_class):
+    """Check that scoring methods change no attribute of a fitted detector.
+
+    The image equivalent of scikit-learn's ``check_dict_unchanged``.
+    """
+    images = smooth_images(40)
+    detector = make_detector(detector_class).fit(images)
+    before = dict(vars(detector))
+    states = {
+        name: copy.deepcopy(value.state_dict())
+        for name, value in before.items()
+        if isinstance(value, torch.nn.Module)
+    }
+    detector.decision_function(images)
+    detector.predict(images)
+    detector.predict_proba(images)
+    if isinstance(detector, AnomalyMapMixin):
+        detector.anomaly_map(images)
+    assert set(vars(detector)) == set(before), "scoring added or removed attributes"
+    for name, value in vars(detector).items():
+        if name in states:
+            for key, tensor in value.state_dict().items():
+                assert torch.equal(tensor, states[name][key]), f"{name}.{key} changed"
+        else:
+            assert _same(value, before[name]), f"scoring changed {name}"
+
+
+def check_empty_input_gets_a_clear_error(detector_class):
+    """Check that no images at all, at fit or at scoring, get a clear ValueError.
+
+    The image equivalent of ``check_estimators_empty_data_messages``.
+    """
+    images = smooth_images(40)
+    empty = images[:0]
+    with pytest.raises(ValueError, match="Found 0 image"):
+        make_detector(detector_class).fit(empty)
+    detector = make_detector(detector_class).fit(images)
+    with pytest.raises(ValueError, match="Found 0 image"):
+        detector.decision_function(empty)
+
+
+def check_training_labels_are_the_predictions(detector_class):
+    """Check that labels_ are the thresholded training scores, as in PyOD.
+
+    The image equivalent of ``check_outliers_fit_predict``: PyOD's
+    (deprecated) ``fit_predict`` returns ``labels_``, and where the training
+    scores are the scores of the training images (no leave-one-out),
+    ``predict`` on them gives the same labels.
+    """
+    images = smooth_images(40)
+    detector = make_detector(detector_class).fit(images)
+    np.testing.assert_array_equal(
+        detector.labels_, (detector.decision_scores_ > detector.threshold_).astype(int)
+    )
+    scores = detector.decision_function(images)
+    if np.allclose(scores, detector.decision_scores_, rtol=1e-6, atol=1e-9):
+        np.testing.assert_array_equal(detector.predict(images), detector.labels_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyOD deprecates fit_predict
+        labels = make_detector(detector_class).fit_predict(images)
+    np.testing.assert_array_equal(labels, detector.labels_)
 
 
 def check_scoring_params_are_frozen_at_fit(detector_class):

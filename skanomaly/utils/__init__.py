@@ -1,0 +1,1 @@
+"""Utilities for people who write detectors: :mod:`.estimator_checks`."""
