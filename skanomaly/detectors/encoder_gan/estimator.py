@@ -62,9 +62,9 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     latent-Gaussian scores, and the default score: the latent Gaussian, because
     at the budgets of a CPU (a few hundred iterations) the paper's latent norm
     scores below the same encoder left untrained (see ``docs/encoder_gan.md``).
-    The defaults (``n_filters=8``, 3 epochs: about 280 iterations on 6,000
-    images) fit in about two minutes on two CPU cores; GPU users raise
-    ``n_filters``, ``latent_dim`` and ``max_epochs``.
+    The defaults (``n_filters=8``, 3 epochs: 282 iterations on 6,000 images)
+    are sized for a CPU; GPU users raise ``n_filters``, ``latent_dim`` and
+    ``max_epochs``.
 
     Parameters
     ----------
