@@ -372,10 +372,14 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     names = args.detectors.split(",") if args.detectors else default_detectors()
     run_names = names
+    published = []
     if args.reuse_published:
         if not args.detectors:
             parser.error("--reuse-published needs --detectors (the ones to run)")
-        names = list(dict.fromkeys(default_detectors() + run_names))
+        published = published_records(exclude=set(run_names))
+        shown = {r["detector"] for r in published} | set(run_names)
+        names = [n for n in default_detectors() if n in shown]
+        names += [n for n in run_names if n not in names]
     args.classes = [int(c) for c in args.classes.split(",")]
     args.seed_classes = [int(c) for c in args.seed_classes.split(",") if c]
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -392,8 +396,7 @@ def main(argv=None):
         cached_only=args.report_only,
     )
     wall = time.perf_counter() - start
-    if args.reuse_published:
-        records += published_records(exclude=set(run_names))
+    records += published
     text = report(records, names, args, wall)
     if args.quick and args.out is None:
         print(text)
