@@ -80,6 +80,8 @@ import copy
 import numbers
 import os
 import re
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -195,6 +197,36 @@ def _raised_by_a_callback(exc):
     return False
 
 
+class _SigintWatch:
+    """Notes whether SIGINT (Ctrl-C) arrives while the block runs.
+
+    Installed only in the main thread (where Python delivers signals); the
+    previous handler still runs, so Ctrl-C raises ``KeyboardInterrupt`` as
+    usual, wherever it lands.
+    """
+
+    fired = False
+
+    def __enter__(self):
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self._previous = previous
+
+                def note(signum, frame):
+                    self.fired = True
+                    previous(signum, frame)
+
+                signal.signal(signal.SIGINT, note)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
 class _InterruptibleNet(NeuralNet):
     """skorch net whose ``fit`` lets a KeyboardInterrupt (Ctrl-C) through.
 
@@ -203,9 +235,9 @@ class _InterruptibleNet(NeuralNet):
     (``EarlyStopping`` raises one), but it also swallows Ctrl-C, which would
     make a detector's ``fit`` return normally with a threshold set on a network
     nobody asked for. Here an interrupt raised by a callback still stops
-    training normally; one raised anywhere else (Ctrl-C during a training
-    step, where a fit spends its time) is raised again after the callbacks'
-    ``on_train_end``.
+    training normally; a real Ctrl-C (SIGINT, wherever it lands) or an
+    interrupt raised outside the callbacks is raised again after the
+    callbacks' ``on_train_end``.
     """
 
     def fit_loop(self, X, y=None, **fit_params):
@@ -217,8 +249,9 @@ class _InterruptibleNet(NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         self._interrupted = False
-        super().partial_fit(X, y, classes, **fit_params)
-        if self._interrupted:
+        with _SigintWatch() as sigint:
+            super().partial_fit(X, y, classes, **fit_params)
+        if self._interrupted or sigint.fired:
             raise KeyboardInterrupt("training was interrupted")
         return self
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -478,3 +479,48 @@ def test_plots_leave_pyplot_and_threads_alone(tmp_path):
         "AE", _tiny_ae(), benchmark.load_task("digits", 0), 1, False
     )
     assert torch.get_num_threads() == before
+
+
+SIGINT_SCRIPT = """
+import sys, time
+from pathlib import Path
+from skorch.callbacks import Callback
+from skanomaly import ConvAutoEncoder
+from skanomaly.benchmark import run_benchmark
+
+class SlowBatches(Callback):
+    def on_batch_end(self, net, **kwargs):
+        Path(sys.argv[2]).touch()  # training has started
+        time.sleep(0.2)
+
+ae = ConvAutoEncoder(n_filters=4, depth=2, latent_dim=4, max_epochs=500,
+                     batch_size=16, callbacks=[SlowBatches()])
+run_benchmark({"AE": ae}, "digits", classes=[0], verbose=False,
+              cache_dir=sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_to_a_benchmark_process_caches_nothing(tmp_path):
+    """Check that a real Ctrl-C (SIGINT) during a job stops it uncached."""
+    import signal
+    import subprocess
+    import time
+
+    started = tmp_path / "started"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_SCRIPT, str(tmp_path / "cache"), str(started)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not started.exists():
+        assert process.poll() is None, process.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert b"KeyboardInterrupt" in err
+    assert not list((tmp_path / "cache").glob("*.json"))
+    assert not list((tmp_path / "cache").glob("*.tmp"))
