@@ -238,7 +238,7 @@ class InfoTheoreticAD(BaseDeepDetector):
     #: benchmark's quick and full runs.
     presets = {
         "test": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
-        "demo": dict(n_filters=8, depth=2, max_epochs=17, batch_size=16),
+        "demo": dict(n_filters=8, depth=2, max_epochs=34, batch_size=32),
         "quick": dict(n_filters=4, depth=2, projection_dim=4, max_epochs=2),
         "full": dict(max_epochs=20),
     }
