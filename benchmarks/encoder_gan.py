@@ -215,7 +215,9 @@ def plot(args, records, path):
     ax.set_xlabel("contamination p of the training set")
     ax.set_ylabel("ROC AUC (mean, +- standard error)")
     ax.set_title(
-        f"Fashion-MNIST one-vs-rest, classes {args.classes}, seeds {args.seeds}",
+        "Fashion-MNIST one-vs-rest, classes "
+        f"{sorted({r['class'] for r in records})}, "
+        f"seeds {sorted({r['seed'] for r in records})}",
         fontsize=10,
     )
     ax.set_xticks(ps)
@@ -238,20 +240,15 @@ def tables(args, records):
         a, b = _values(records, name, ps[0]), _values(records, name, to)
         return f"{np.mean(a) - np.mean(b):+.3f}" if a and b else "–"
 
-    to_01 = 0.1 if 0.1 in ps else ps[-1]
-    header = [
-        "method",
-        *[f"p = {p}" for p in ps],
-        f"drop 0 -> {to_01}",
-        f"drop 0 -> {ps[-1]}",
-    ]
+    drops = list(dict.fromkeys([0.1 if 0.1 in ps else ps[-1], ps[-1]]))
+    header = ["method", *[f"p = {p}" for p in ps], *[f"drop 0 -> {p}" for p in drops]]
     rows = []
     for name in METHODS + tuple(d[0] for d in DIAGNOSTICS):
         label = name if name in METHODS else f"*{name} (diagnostic)*"
         rows.append(
             [label]
             + [cell(_values(records, name, p)) for p in ps]
-            + [drop(name, to_01), drop(name, ps[-1])]
+            + [drop(name, p) for p in drops]
         )
     main = markdown_table(header, rows)
 
@@ -356,9 +353,14 @@ def main(argv=None):
             "# EncoderGAN: measured results",
             "",
             *environment_lines(
-                "python benchmarks/encoder_gan.py" + (" --quick" if args.quick else ""),
+                "python benchmarks/encoder_gan.py"
+                + (" --quick" if args.quick else "")
+                + (" --report-only" if args.report_only else ""),
                 wall,
             ),
+            "- Sum of the tasks' fit times: "
+            f"{sum(t['fit_s'] for r in records for t in r['timing'].values()) / 60:.0f}"
+            " min (other jobs shared the machine: indicative).",
             f"- Tasks ran {args.n_jobs} at a time with {args.threads} torch "
             "thread(s) each.",
             f"- Seeds {args.seeds} (data draw and detectors), normal classes "
@@ -384,12 +386,12 @@ def main(argv=None):
             "(`all_scores`). ConvAutoEncoder at its defaults. PyOD KNN: defaults, "
             "on flattened pixels.",
             "",
-            "ROC AUC, mean ± standard deviation over classes and seeds; the last "
-            "columns are the mean at p = 0 minus the mean at p = 0.1 and at the "
-            "largest p. The *raw norm* rows are diagnostics: the ROC AUC of "
-            "||E(x)|| itself (high = anomalous), computed with the test labels to "
-            "see which side of the median the anomalies fall on; no detector "
-            "uses them.",
+            "ROC AUC, mean ± standard deviation over classes and seeds; the "
+            "last columns are the mean at p = 0 minus the mean at p = 0.1 (and "
+            "at the largest p): positive is a loss. The *raw norm* rows are "
+            "diagnostics: the ROC AUC of ||E(x)|| itself (high = anomalous), "
+            "computed with the test labels to see which side of the median the "
+            "anomalies fall on; no detector uses them.",
             "",
             main_table,
             "",
