@@ -482,8 +482,11 @@ def test_plots_leave_pyplot_and_threads_alone(tmp_path):
 
 
 SIGINT_SCRIPT = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
+# as in a terminal: a process started in the background of a script inherits
+# an ignored SIGINT, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from skorch.callbacks import Callback
 from skanomaly import ConvAutoEncoder
 from skanomaly.benchmark import run_benchmark
