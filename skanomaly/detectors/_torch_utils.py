@@ -12,6 +12,7 @@ import torch.nn.functional as F
 __all__ = [
     "crop_to",
     "gaussian_blur",
+    "init_parameters_",
     "knn_scores",
     "pad_to_multiple",
     "padded_size",
@@ -118,3 +119,84 @@ def knn_scores(
             distances[rows, start + rows] = float("inf")
         scores.append(distances.topk(k, dim=1, largest=False).values.mean(dim=1))
     return torch.cat(scores)
+
+
+def _reset_default_(module, generator):
+    """Initialise ``module``'s own parameters as torch does, from ``generator``.
+
+    Returns False when ``module`` is of no kind known here.
+    """
+    if isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+        # as torch's reset_parameters: kaiming_uniform(a=sqrt(5)), then a
+        # uniform bias in +-1/sqrt(fan_in)
+        torch.nn.init.kaiming_uniform_(
+            module.weight, a=math.sqrt(5), generator=generator
+        )
+        if module.bias is not None:
+            fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(module.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            torch.nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+        return True
+    if isinstance(
+        module,
+        (
+            torch.nn.modules.batchnorm._NormBase,
+            torch.nn.GroupNorm,
+            torch.nn.LayerNorm,
+        ),
+    ):
+        module.reset_parameters()  # constants: ones, zeros, running statistics
+        return True
+    return False
+
+
+def init_parameters_(module, generator):
+    """Initialise every parameter and buffer of ``module`` from ``generator``.
+
+    For networks built on the ``"meta"`` device and moved with
+    ``to_empty``: the weights of a fit come from the fit's own
+    :class:`torch.Generator`, never from torch's global random state, so that
+    fits in parallel threads draw what a serial fit draws. Submodules are
+    initialised first (post-order): linear and convolution layers as torch
+    does by default, normalisation layers to their constants; then a module
+    that defines ``_init_parameters_(generator)`` initialises what it owns
+    and may re-draw its submodules' weights (a custom initialisation); the
+    children it names in ``_initialises_children`` are left to it. A
+    module with parameters or buffers of its own and neither rule raises
+    ``TypeError``, so that no weight is left uninitialised.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    generator : torch.Generator
+        On the module's device.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        ``module``, initialised in place.
+    """
+    with torch.no_grad():
+        _init_recursive(module, generator)
+    return module
+
+
+def _init_recursive(module, generator):
+    own = getattr(module, "_initialises_children", ())
+    for name, child in module.named_children():
+        if name not in own:
+            _init_recursive(child, generator)
+    custom = getattr(module, "_init_parameters_", None)
+    if custom is not None:
+        custom(generator)
+    elif not _reset_default_(module, generator):
+        owned = list(module.named_parameters(recurse=False)) + list(
+            module.named_buffers(recurse=False)
+        )
+        if owned:
+            raise TypeError(
+                f"{type(module).__name__} has parameters or buffers of its own "
+                f"({', '.join(name for name, _ in owned)}) and no rule to "
+                "initialise them from a generator; give it a method "
+                "_init_parameters_(generator)."
+            )

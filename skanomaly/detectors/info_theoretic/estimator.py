@@ -380,12 +380,7 @@ class InfoTheoreticAD(BaseDeepDetector):
         # standard deviation of q(x | z) for the reconstruction bound: that of
         # the training pixels, so that predicting their mean costs 1/2 nat
         self.reconstruction_scale_ = max(float(X.std()), 1e-3)
-        self._generator = torch.Generator(device=self.device_)
-        self._generator.manual_seed(self.rng_seed_)
-        try:
-            super()._fit_networks(X)
-        finally:
-            del self._generator
+        super()._fit_networks(X)
 
     def _augmentations(self):
         """Return the views' augmentations, with ``"auto"`` resolved."""

@@ -257,14 +257,6 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             n_bottleneck_blocks=self.n_bottleneck_blocks,
         )
 
-    def _fit_networks(self, X):
-        self._generator = torch.Generator(device=self.device_)
-        self._generator.manual_seed(self.rng_seed_)
-        try:
-            super()._fit_networks(X)
-        finally:
-            del self._generator
-
     def _corrupt(self, X):
         """Corrupt a training batch with the detector's settings."""
         return corrupt(

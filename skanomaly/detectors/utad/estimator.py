@@ -412,29 +412,23 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         )
 
     def _fit_networks(self, X):
-        self._generator = torch.Generator(device=self.device_)
-        self._generator.manual_seed(self.rng_seed_)
-        try:
-            self._fit_stages(X)
-        finally:
-            del self._generator
-
-    def _fit_stages(self, X):
         channels = self.image_shape_[0]
         low, high = float(X.min()), float(X.max())
         scale = high - low if high > low else 1.0
 
         # stage 1: the IE-Net, on the training images mapped to [0, 1]
-        trainer = ImpressionTrainer(
-            ImpressionNet(
-                channels,
-                filters=tuple(self.impression_filters),
-                latent_channels=self.impression_channels,
-                latent_dim=self.impression_latent_dim,
-            ),
-            adversarial=self.adversarial_weight > 0,
-            mi_local=self.mi_local_weight > 0,
-            mi_global=self.mi_global_weight > 0,
+        trainer = self._new_module(
+            lambda: ImpressionTrainer(
+                ImpressionNet(
+                    channels,
+                    filters=tuple(self.impression_filters),
+                    latent_channels=self.impression_channels,
+                    latent_dim=self.impression_latent_dim,
+                ),
+                adversarial=self.adversarial_weight > 0,
+                mi_local=self.mi_local_weight > 0,
+                mi_global=self.mi_global_weight > 0,
+            )
         )
         extra = {}
         if trainer.discriminator is not None:
@@ -450,7 +444,8 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
 
         expert = None
         if self.stages == 2:
-            expert = ExpertNet(
+            expert = self._new_module(
+                ExpertNet,
                 channels,
                 dim=self.expert_dim,
                 n_downsample=self.expert_n_downsample,
@@ -458,7 +453,8 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
                 detail_dim=self.detail_dim,
                 mlp_dim=self.expert_mlp_dim,
             )
-        codes = torch.Generator().manual_seed(self.rng_seed_)
+        # the sampled detail codes are drawn on the CPU, whatever the device
+        codes = self._new_generator("cpu")
         self.module_ = UTADModule(
             impression_net,
             expert,
@@ -482,6 +478,32 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.expert_net_.fit(pairs, None)
         self.module_.expert_net = self.expert_net_.module_
         self.net_ = self.expert_net_
+
+    def _module_for_loading(self):
+        channels = self.image_shape_[0]
+        impression = ImpressionNet(
+            channels,
+            filters=tuple(self.impression_filters),
+            latent_channels=self.impression_channels,
+            latent_dim=self.impression_latent_dim,
+        )
+        expert = None
+        if self.stages == 2:
+            expert = ExpertNet(
+                channels,
+                dim=self.expert_dim,
+                n_downsample=self.expert_n_downsample,
+                n_res=self.expert_n_res,
+                detail_dim=self.detail_dim,
+                mlp_dim=self.expert_mlp_dim,
+            )
+        return UTADModule(
+            impression,
+            expert,
+            multiple=self._multiple(),
+            n_detail_samples=self.n_detail_samples,
+            detail_jitter=self.detail_jitter,
+        )
 
     def _fit_statistics(self, X):
         latents = self._batched(X, lambda module, x: module.latent_mean(x))

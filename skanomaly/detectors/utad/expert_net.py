@@ -170,9 +170,13 @@ class ExpertGenerator(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(mlp_dim, max(n_params, 1)),
         )
+        self._init_parameters_()
+
+    def _init_parameters_(self, generator=None):
+        """He-normal weights and zero biases, as in the released code."""
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight)
+                nn.init.kaiming_normal_(module.weight, generator=generator)
                 nn.init.zeros_(module.bias)
 
     def encode_content(self, x):
