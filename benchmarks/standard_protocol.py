@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from skanomaly import DETECTORS
+from skanomaly import DETECTORS, BaseDeepDetector
 from skanomaly.benchmark import (
     UNTRAINED_SUFFIX,
     BenchmarkResults,
@@ -79,7 +79,9 @@ def _deep(name):
 def default_detectors():
     names = []
     for cls in DETECTORS:
-        names += [cls.__name__, cls.__name__ + UNTRAINED_SUFFIX]
+        names.append(cls.__name__)
+        if issubclass(cls, BaseDeepDetector):  # training-free ones have no ablation
+            names.append(cls.__name__ + UNTRAINED_SUFFIX)
     names += BASELINES
     if importlib.util.find_spec("efficientnet_lite_pytorch") is not None:
         names.append(PRETRAINED)

@@ -51,6 +51,7 @@ X, with_map)``                                  a batch; override when both come
                                                 frozen at ``fit``, varied by
                                                 ``rescore``
 ``_min_fit_samples``               image  no     fewest training images (2)
+``_supported_channels``            image  no     channel counts taken (``None``: any)
 ``_module_for_loading()``         image  yes    an empty ``module_`` of the fitted
                                          [4]_   structure, from the parameters and
                                                 fitted attributes, for
@@ -348,9 +349,17 @@ class BaseImageDetector(BaseDetector):
     #: Fewest training images ``fit`` accepts.
     _min_fit_samples = 2
 
+    #: Numbers of channels the detector takes (``None``: any), checked at ``fit``.
+    _supported_channels = None
+
     #: Parameters read when scoring (the score's definition): frozen at ``fit``,
     #: since ``threshold_`` and ``decision_scores_`` belong to their values.
     _scoring_params = ()
+
+    @classmethod
+    def _missing_dependencies(cls):
+        """Return why the detector cannot run here (missing packages), or None."""
+        return None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -454,6 +463,13 @@ class BaseImageDetector(BaseDetector):
     def _fit(self, X):
         self.image_shape_ = X.shape[1:]
         self.n_features_in_ = int(np.prod(self.image_shape_))
+        supported = self._supported_channels
+        if supported is not None and self.image_shape_[0] not in supported:
+            raise ValueError(
+                f"{type(self).__name__} takes images with "
+                f"{' or '.join(map(str, supported))} channel(s); got "
+                f"{self.image_shape_[0]} channels (C, H, W = {self.image_shape_})."
+            )
         self._check_params(self.image_shape_)
         self.device_ = _resolve_device(self.device)
         self._classes = 2

@@ -168,6 +168,9 @@ SKLEARN_CHECKS_THAT_DO_NOT_APPLY = {
 def make_detector(detector_class, **params):
     """Build an instance with the ``presets["test"]`` settings, seed 0, on the CPU.
 
+    Skips the calling test when the detector's optional packages are missing
+    (its ``_missing_dependencies()`` says which).
+
     Parameters
     ----------
     detector_class : type
@@ -179,6 +182,9 @@ def make_detector(detector_class, **params):
     -------
     detector : BaseImageDetector
     """
+    missing = getattr(detector_class, "_missing_dependencies", lambda: None)()
+    if missing:
+        pytest.skip(missing)
     presets = getattr(detector_class, "presets", {})
     settings = {"random_state": 0, "device": "cpu", **presets.get("test", {})}
     settings.update(params)
@@ -463,6 +469,12 @@ def check_ambiguous_layout_names_the_parameter(detector_class):
     X = np.random.default_rng(0).random((6, 8, 10, 12)).astype(np.float32)
     with pytest.raises(ValueError, match="channels_last"):
         make_detector(detector_class).fit(X)
+    if detector_class._supported_channels is not None:
+        # 12 and 8 channels are both refused, with a message that says so
+        for channels_last in (True, False):
+            with pytest.raises(ValueError, match="channel"):
+                make_detector(detector_class, channels_last=channels_last).fit(X)
+        return
     last = make_detector(detector_class, channels_last=True).fit(X)
     assert last.image_shape_ == (12, 8, 10)
     np.testing.assert_array_equal(last.decision_function(X), last.decision_scores_)
