@@ -98,14 +98,17 @@ class _PatchFeatureDetector(AnomalyMapMixin, BaseImageDetector):
             maps = extractor(probe)
         return tuple(maps[0].shape[-2:]), sum(m.shape[1] for m in maps)
 
+    def _scoring_kwargs(self):
+        return {name: getattr(self, name) for name in self._scoring_params}
+
     def _anomaly_map_batch(self, module, X):  # pragma: no cover - via the pair
-        return module.score_and_map(X, True)[1]
+        return self._score_and_map_batch(module, X, True)[1]
 
     def _score_batch(self, module, X):  # pragma: no cover - via the pair
-        return module.score_and_map(X, False)[0]
+        return self._score_and_map_batch(module, X, False)[0]
 
     def _score_and_map_batch(self, module, X, with_map):
-        return module.score_and_map(X, with_map)
+        return module.score_and_map(X, with_map, **self._scoring_kwargs())
 
     def _features(self, X):
         """Patch features of the training images, as one float32 tensor."""
@@ -209,6 +212,7 @@ class PatchCore(_PatchFeatureDetector):
     """
 
     _method = "patchcore"
+    _scoring_params = ("n_reweight", "map_sigma")
     presets = {
         "test": {"input_size": 32, "coreset_ratio": 0.5},
         "demo": {"input_size": 32, "coreset_ratio": 0.1},
@@ -290,7 +294,9 @@ class PatchCore(_PatchFeatureDetector):
             for start in range(0, len(X), 32):
                 chunk = torch.from_numpy(X[start : start + 32]).to(self.device_)
                 owners = torch.arange(start, start + len(chunk), device=self.device_)
-                s, _ = self.module_.score_and_map(chunk, False, owners=owners)
+                s, _ = self.module_.score_and_map(
+                    chunk, False, owners=owners, **self._scoring_kwargs()
+                )
                 scores.append(s.double().cpu().numpy())
         scores = np.concatenate(scores)
         # an image whose every patch is its own in the bank scores as the others
@@ -370,6 +376,7 @@ class PaDiM(_PatchFeatureDetector):
     """
 
     _method = "padim"
+    _scoring_params = ("map_sigma",)
     presets = {
         "test": {"input_size": 32, "n_features": 16},
         "demo": {"input_size": 32, "n_features": 32},

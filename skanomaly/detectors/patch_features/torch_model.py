@@ -222,12 +222,17 @@ class PatchCoreModule(nn.Module):
             out.append(feature)
         return torch.cat(out, dim=1).permute(0, 2, 3, 1)
 
-    def score_and_map(self, x, with_map=True, owners=None):
+    def score_and_map(
+        self, x, with_map=True, owners=None, n_reweight=None, map_sigma=None
+    ):
         """Image scores ``(n,)`` and maps ``(n, H, W)`` (or ``None``) of ``x``.
 
         ``owners`` (training image indices) leaves each image's own patches
-        out of its nearest-neighbour search.
+        out of its nearest-neighbour search; ``n_reweight`` and ``map_sigma``
+        override the module's.
         """
+        n_reweight = self.n_reweight if n_reweight is None else int(n_reweight)
+        map_sigma = self.map_sigma if map_sigma is None else float(map_sigma)
         features = self.patch_features(x)
         n, h, w, dim = features.shape
         flat = features.reshape(-1, dim) - self.bank_centre
@@ -239,11 +244,11 @@ class PatchCoreModule(nn.Module):
         worst = distances.argmax(dim=1)
         rows = torch.arange(n, device=x.device)
         scores = distances[rows, worst]
-        if self.n_reweight > 0 and len(self.bank) > 1:
+        if n_reweight > 0 and len(self.bank) > 1:
             # eq. 7: down-weight a test patch whose nearest bank row m* lies in
             # a dense part of the bank (close to its own neighbours)
             m_star = self.bank[nearest.reshape(n, h * w)[rows, worst]]
-            k = min(self.n_reweight, len(self.bank))
+            k = min(n_reweight, len(self.bank))
             support = torch.cdist(m_star, self.bank).topk(k, largest=False).indices
             test_patch = flat.reshape(n, h * w, dim)[rows, worst]
             to_support = torch.cdist(test_patch[:, None], self.bank[support])[:, 0]
@@ -251,7 +256,7 @@ class PatchCoreModule(nn.Module):
             scores = weight * scores
         maps = None
         if with_map:
-            sigma = self.map_sigma * x.shape[-1] / self.extractor.input_size
+            sigma = map_sigma * x.shape[-1] / self.extractor.input_size
             maps = _to_image_maps(distances.reshape(n, h, w), x.shape[-2:], sigma)
         return scores, maps
 
@@ -299,13 +304,14 @@ class PaDiMModule(nn.Module):
         features = torch.cat(out, dim=1)[:, self.channel_index]
         return features.flatten(2).transpose(1, 2), grid
 
-    def score_and_map(self, x, with_map=True):
+    def score_and_map(self, x, with_map=True, map_sigma=None):
         """Image scores (max of the map) ``(n,)`` and maps ``(n, H, W)`` or ``None``."""
+        map_sigma = self.map_sigma if map_sigma is None else float(map_sigma)
         features, (h, w) = self._features_and_grid(x)
         centred = features - self.mean
         squared = torch.einsum("npi,pij,npj->np", centred, self.precision, centred)
         distances = squared.clamp_min(0).sqrt().reshape(len(x), h, w)
-        sigma = self.map_sigma * x.shape[-1] / self.extractor.input_size
+        sigma = map_sigma * x.shape[-1] / self.extractor.input_size
         maps = _to_image_maps(distances, x.shape[-2:], sigma)
         scores = maps.flatten(1).amax(dim=1)
         return scores, maps if with_map else None
