@@ -28,15 +28,19 @@ __all__ = ["build_parser", "demo_detectors", "main", "run_demo", "torch_threads"
 def demo_detectors(random_state=0):
     """Return the detectors of the demo, by name, with settings for 8x8 digits.
 
-    Every registered detector with its ``presets["demo"]`` settings, then
+    Every registered detector with its ``presets["demo"]`` settings (except
+    those whose optional packages are missing, with a note on stderr), then
     PyOD's KNN, IForest and PCA on pixels.
     """
-    detectors = {
-        cls.__name__: cls(
+    detectors = {}
+    for cls in registered_detectors():
+        missing = cls._missing_dependencies()
+        if missing:
+            print(f"skipping {cls.__name__}: {missing}", file=sys.stderr)
+            continue
+        detectors[cls.__name__] = cls(
             **cls.presets.get("demo", {}), device="cpu", random_state=random_state
         )
-        for cls in registered_detectors()
-    }
     return {
         **detectors,
         "PyOD KNN (pixels)": make_pipeline(ImageFlattener(), KNN()),

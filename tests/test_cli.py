@@ -95,3 +95,16 @@ def test_demo_threads_option_is_applied_and_restored(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--threads", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_demo_skips_detectors_whose_packages_are_missing(monkeypatch, capsys):
+    """Check that a detector without its optional packages leaves the demo, with why."""
+    from skanomaly import PatchCore
+    from skanomaly.cli import demo_detectors
+
+    monkeypatch.setattr(
+        PatchCore, "_missing_dependencies", classmethod(lambda cls: "needs X")
+    )
+    names = demo_detectors()
+    assert "PatchCore" not in names and "ConvAutoEncoder" in names
+    assert "skipping PatchCore: needs X" in capsys.readouterr().err
