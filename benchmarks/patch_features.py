@@ -158,7 +158,7 @@ def main():
     if args.quick:
         print(text)
         return
-    command = "python benchmarks/patch_features.py"
+    command = " ".join(["python benchmarks/patch_features.py", *sys.argv[1:]])
     lines = [
         "# PatchCore and PaDiM on texture defects",
         "",

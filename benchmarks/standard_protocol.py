@@ -299,7 +299,9 @@ def report(records, names, args, wall):
                 "- Rerun for this report: "
                 + ", ".join(f"`{n}`" for n in names if n not in reused)
                 + ". Taken unchanged from the previous report's CSV (same "
-                "protocol and settings; their code did not change in between): "
+                "protocol and settings, measured by the code of that report; "
+                "see docs/benchmarks.md for what changed since, e.g. the "
+                "random streams of the fits): "
                 + ", ".join(f"`{n}`" for n in reused)
                 + "."
             ]
