@@ -148,3 +148,14 @@ def test_invalid_parameters_name_themselves():
             PatchCore(device="cpu", **params).fit(X)
     with pytest.raises(ValueError, match="1 or 3 channel"):
         PaDiM(device="cpu").fit(np.zeros((8, 2, 32, 32), dtype=np.float32))
+
+
+@pytest.mark.parametrize("detector_class", [PatchCore, PaDiM])
+def test_verbose_shows_a_progress_bar(detector_class, capsys):
+    """Check that verbose fits show the feature extraction's progress; quiet: none."""
+    X = np.random.default_rng(0).random((40, 32, 32)).astype(np.float32)
+    detector_class(device="cpu", input_size=32).fit(X)
+    assert capsys.readouterr().err == ""
+    detector_class(device="cpu", input_size=32, verbose=1).fit(X)
+    err = capsys.readouterr().err
+    assert f"{detector_class.__name__} features" in err and "40/40" in err

@@ -111,10 +111,29 @@ class _PatchFeatureDetector(AnomalyMapMixin, BaseImageDetector):
         return module.score_and_map(X, with_map, **self._scoring_kwargs())
 
     def _features(self, X):
-        """Patch features of the training images, as one float32 tensor."""
-        out = self._batched(X, lambda module, x: module.patch_features(x))
-        if isinstance(out, tuple):  # PaDiM returns (features, grid)
-            out = out[0]
+        """Patch features of the training images, as one float32 tensor.
+
+        With ``verbose``, a progress bar (on stderr) counts the images.
+        """
+        progress = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(
+                total=len(X), desc=f"{type(self).__name__} features", unit="image"
+            )
+
+        def extract(module, x):
+            out = module.patch_features(x)
+            if progress is not None:
+                progress.update(min(len(x), len(X) - progress.n))
+            return out
+
+        try:
+            out = self._batched(X, extract)
+        finally:
+            if progress is not None:
+                progress.close()
         return torch.from_numpy(out).to(self.device_)
 
 
@@ -181,7 +200,7 @@ class PatchCore(_PatchFeatureDetector):
     %(channels_last)s
     %(device)s
     verbose : int, default=0
-        Unused (fitting runs no training loop).
+        Show a progress bar of the feature extraction of ``fit`` when > 0.
     random_state : int, RandomState instance or None, default=None
         Seeds the projection and the first coreset point.
 
@@ -343,7 +362,7 @@ class PaDiM(_PatchFeatureDetector):
     %(channels_last)s
     %(device)s
     verbose : int, default=0
-        Unused (fitting runs no training loop).
+        Show a progress bar of the feature extraction of ``fit`` when > 0.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of channels.
 
