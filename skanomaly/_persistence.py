@@ -23,7 +23,6 @@ import json
 import numbers
 import os
 import tempfile
-import warnings
 
 import numpy as np
 import torch
@@ -205,25 +204,6 @@ def _read(path, name):
         return f.read()
 
 
-def _load_device(saved, device):
-    from .base import _resolve_device
-
-    if device is not None:
-        device = _resolve_device(device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r}, but CUDA is not available here.")
-        return device
-    if saved.startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(
-            f"the detector was fitted on {saved!r}, which is not available here; "
-            "it is loaded on the CPU (device_='cpu').",
-            UserWarning,
-            stacklevel=3,
-        )
-        return "cpu"
-    return saved
-
-
 def load(path, device=None):
     """Load a detector written by ``detector.save(path)``, without running code.
 
@@ -245,7 +225,7 @@ def load(path, device=None):
     """
     from skorch.history import History
 
-    from .base import registered_detectors
+    from .base import _device_here, registered_detectors
 
     path = os.fspath(path)
     raw = _read(path, _MANIFEST)
@@ -294,7 +274,7 @@ def load(path, device=None):
     except Exception as exc:  # safetensors raises its own error type
         raise ValueError(f"{os.path.join(path, _WEIGHTS)!r}: {exc}") from exc
 
-    target = _load_device(str(fitted.get("device_", "cpu")), device)
+    target = _device_here(device, saved=str(fitted.get("device_", "cpu")))
     for name, value in fitted.items():
         setattr(detector, name, value)
     for key, tensor in tensors.items():

@@ -306,6 +306,28 @@ def _resolve_device(device):
         ) from exc
 
 
+def _device_here(requested=None, saved="cpu", what="the detector"):
+    """Device to load or move a fitted model to, on this machine.
+
+    ``requested`` (checked: CUDA must exist), else ``saved`` when it exists
+    here, else the CPU with a warning.
+    """
+    if requested is not None:
+        device = _resolve_device(requested)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}, but CUDA is not available here.")
+        return device
+    if saved.startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(
+            f"{what} was fitted on {saved!r}, which is not available here; it is "
+            "loaded on the CPU (device_='cpu').",
+            UserWarning,
+            stacklevel=3,
+        )
+        return "cpu"
+    return saved
+
+
 def _to_numpy(out, n):
     """Return the first ``n`` rows of a chunk's output as numpy (``None`` stays)."""
     return None if out is None else out[:n].detach().float().cpu().numpy()
@@ -802,9 +824,7 @@ class BaseImageDetector(BaseDetector):
         self : object
         """
         check_is_fitted(self, ["module_"])
-        device = _resolve_device(device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r}, but CUDA is not available here.")
+        device = _device_here(device)
         for name, value in list(vars(self).items()):
             if isinstance(value, (torch.nn.Module, torch.Tensor)):
                 setattr(self, name, value.to(device))
@@ -837,16 +857,10 @@ class BaseImageDetector(BaseDetector):
         state = dict(state)
         payload = state.pop("_torch_values", None)
         if payload is not None:
-            saved = str(state.get("device_", "cpu"))
-            device = saved
-            if saved.startswith("cuda") and not torch.cuda.is_available():
-                warnings.warn(
-                    f"this {type(self).__name__} was fitted on {saved!r}, which is "
-                    "not available here; it is loaded on the CPU (device_='cpu').",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                device = "cpu"
+            device = _device_here(
+                saved=str(state.get("device_", "cpu")),
+                what=f"this {type(self).__name__}",
+            )
             state.update(
                 torch.load(io.BytesIO(payload), map_location=device, weights_only=False)
             )

@@ -412,19 +412,13 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         )
 
     def _fit_networks(self, X):
-        channels = self.image_shape_[0]
         low, high = float(X.min()), float(X.max())
         scale = high - low if high > low else 1.0
 
         # stage 1: the IE-Net, on the training images mapped to [0, 1]
         trainer = self._new_module(
             lambda: ImpressionTrainer(
-                ImpressionNet(
-                    channels,
-                    filters=tuple(self.impression_filters),
-                    latent_channels=self.impression_channels,
-                    latent_dim=self.impression_latent_dim,
-                ),
+                self._impression_net(),
                 adversarial=self.adversarial_weight > 0,
                 mi_local=self.mi_local_weight > 0,
                 mi_global=self.mi_global_weight > 0,
@@ -444,26 +438,11 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
 
         expert = None
         if self.stages == 2:
-            expert = self._new_module(
-                ExpertNet,
-                channels,
-                dim=self.expert_dim,
-                n_downsample=self.expert_n_downsample,
-                n_res=self.expert_n_res,
-                detail_dim=self.detail_dim,
-                mlp_dim=self.expert_mlp_dim,
-            )
+            expert = self._new_module(self._expert_net)
         # the sampled detail codes are drawn on the CPU, whatever the device
         codes = self._new_generator("cpu")
-        self.module_ = UTADModule(
-            impression_net,
-            expert,
-            multiple=self._multiple(),
-            data_min=low,
-            data_scale=scale,
-            n_detail_samples=self.n_detail_samples,
-            detail_jitter=self.detail_jitter,
-            generator=codes,
+        self.module_ = self._utad_module(
+            impression_net, expert, data_min=low, data_scale=scale, generator=codes
         ).to(self.device_)
         if expert is None:
             self.expert_net_ = None
@@ -479,31 +458,37 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.module_.expert_net = self.expert_net_.module_
         self.net_ = self.expert_net_
 
-    def _module_for_loading(self):
-        channels = self.image_shape_[0]
-        impression = ImpressionNet(
-            channels,
+    def _impression_net(self):
+        return ImpressionNet(
+            self.image_shape_[0],
             filters=tuple(self.impression_filters),
             latent_channels=self.impression_channels,
             latent_dim=self.impression_latent_dim,
         )
-        expert = None
-        if self.stages == 2:
-            expert = ExpertNet(
-                channels,
-                dim=self.expert_dim,
-                n_downsample=self.expert_n_downsample,
-                n_res=self.expert_n_res,
-                detail_dim=self.detail_dim,
-                mlp_dim=self.expert_mlp_dim,
-            )
+
+    def _expert_net(self):
+        return ExpertNet(
+            self.image_shape_[0],
+            dim=self.expert_dim,
+            n_downsample=self.expert_n_downsample,
+            n_res=self.expert_n_res,
+            detail_dim=self.detail_dim,
+            mlp_dim=self.expert_mlp_dim,
+        )
+
+    def _utad_module(self, impression, expert, **kwargs):
         return UTADModule(
             impression,
             expert,
             multiple=self._multiple(),
             n_detail_samples=self.n_detail_samples,
             detail_jitter=self.detail_jitter,
+            **kwargs,
         )
+
+    def _module_for_loading(self):
+        expert = self._expert_net() if self.stages == 2 else None
+        return self._utad_module(self._impression_net(), expert)
 
     def _fit_statistics(self, X):
         latents = self._batched(X, lambda module, x: module.latent_mean(x))
