@@ -56,6 +56,9 @@ X, with_map)``                                  a batch; override when both come
                                          [4]_   structure, from the parameters and
                                                 fitted attributes, for
                                                 :func:`skanomaly.load`
+``_onnx_blocker()``               image  no     what prevents ONNX export of the
+                                                fitted scoring (a sentence), or
+                                                ``None`` (:mod:`skanomaly.export`)
 ``presets``                       image  no     named settings: ``"test"`` (tiny,
                                                 for the common checks), ``"demo"``
                                                 (8x8 digits), ``"quick"`` and
@@ -810,6 +813,28 @@ class BaseImageDetector(BaseDetector):
         from ._persistence import save
 
         return save(self, os.fspath(path))
+
+    def _onnx_blocker(self):
+        """Return what prevents exporting the fitted scoring to ONNX, or ``None``."""
+        return None
+
+    def to_onnx(self, path):
+        """Export the fitted scoring to an ONNX model (scores, labels, maps).
+
+        See :func:`skanomaly.export.to_onnx`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.onnx`` file to write.
+
+        Returns
+        -------
+        path : str
+        """
+        from .export import to_onnx
+
+        return to_onnx(self, path)
 
     def to(self, device):
         """Move the fitted model to ``device`` and set ``device_``.

@@ -80,3 +80,27 @@ def test_example_detectors_find_an_anomaly(example):
     for detector in [pixel(), tiny(max_epochs=100, batch_size=16, random_state=0)]:
         scores = detector.set_params(device="cpu").fit(normal).decision_function(test)
         assert np.argmax(scores) == 0, type(detector).__name__
+
+
+def test_example_detectors_export_to_onnx(example, tmp_path):
+    """Check that the page's detectors export to ONNX with no code for it."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import torch
+
+    from skanomaly.export import prepare_images
+
+    if tuple(int(p) for p in torch.__version__.split(".")[:2]) < (2, 6):
+        pytest.skip("ONNX export needs torch 2.6 or later")
+    normal, test = smooth_images(60), smooth_images(10, seed=3)
+    for cls in example:
+        detector = cls(**cls.presets["test"]).set_params(device="cpu").fit(normal)
+        path = detector.to_onnx(tmp_path / f"{cls.__name__}.onnx")
+        session = ort.InferenceSession(str(path))
+        images = prepare_images(detector, test)
+        scores, labels = session.run(None, {"images": images})[:2]
+        expected = detector.decision_function(test)
+        np.testing.assert_allclose(
+            scores, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max()
+        )
+        np.testing.assert_array_equal(labels, detector.predict(test))

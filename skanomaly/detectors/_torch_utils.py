@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "crop_to",
+    "euclidean_distances",
+    "exporting",
     "gaussian_blur",
     "init_parameters_",
     "knn_scores",
@@ -46,6 +48,39 @@ def crop_to(x, size):
 def padded_size(size, multiple):
     """Size ``(H, W)`` after :func:`pad_to_multiple`."""
     return tuple(math.ceil(s / multiple) * multiple for s in size)
+
+
+def exporting():
+    """Whether the module is being traced for export (:func:`torch.onnx.export`).
+
+    Scoring code takes export-friendly paths then: no loops over a batch of
+    unknown size, no operator the exporter lacks.
+    """
+    return torch.onnx.is_in_onnx_export()
+
+
+def euclidean_distances(a, b, exact=False):
+    """Euclidean distances ``(n, m)`` between the rows of ``a`` and of ``b``.
+
+    :func:`torch.cdist`; with ``exact``, without its matrix-product shortcut
+    (exact differences, more memory). While exporting, the same computations
+    in operators ONNX has (``cdist`` itself has none): the matrix-product
+    form ``|a|^2 - 2 a.b + |b|^2`` that ``cdist`` uses for more than 25 rows,
+    or the exact differences.
+    """
+    if not exporting():
+        mode = "donot_use_mm_for_euclid_dist" if exact else None
+        if mode is None:
+            return torch.cdist(a, b)
+        return torch.cdist(a, b, compute_mode=mode)
+    if exact:
+        return (a[:, None, :] - b[None, :, :]).pow(2).sum(dim=-1).sqrt()
+    squared = (
+        a.pow(2).sum(dim=-1, keepdim=True)
+        - 2 * a @ b.transpose(-2, -1)
+        + b.pow(2).sum(dim=-1)[None, :]
+    )
+    return squared.clamp_min(1e-30).sqrt()
 
 
 def squared_error_map(x, reconstruction):
@@ -110,9 +145,11 @@ def knn_scores(
             f"k-NN scores need at least {1 + int(leave_out_self)} reference "
             f"sample(s); got {len(reference)}."
         )
+    # while exporting, one block: the number of queries is not known then
+    starts = [0] if exporting() else range(0, len(queries), batch_size)
     scores = []
-    for start in range(0, len(queries), batch_size):
-        block = queries[start : start + batch_size]
+    for start in starts:
+        block = queries if exporting() else queries[start : start + batch_size]
         distances = distance(block, reference)
         if leave_out_self:
             rows = torch.arange(len(block), device=distances.device)

@@ -512,7 +512,7 @@ class InfoTheoreticAD(BaseDeepDetector):
             reps = _encode(module, X).double()
             train = torch.as_tensor(self.train_codes_, device=reps.device)
             return knn_scores(
-                reps, train, self.n_neighbors, _cosine_distance, len(reps)
+                reps, train, self.n_neighbors, _cosine_distance, reps.shape[0]
             )
         scores = 0.0
         for t in self._score_transforms():

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._torch_utils import euclidean_distances, exporting
+
 __all__ = [
     "PaDiMModule",
     "PatchCoreModule",
@@ -81,28 +83,37 @@ def nearest_neighbours(queries, bank, query_block=2048, bank_block=8192, exclude
     sizes. ``exclude=(query_owner, bank_owner)`` (int tensors) leaves out the
     bank rows whose owner equals the query's (a training image's own patches).
     """
+    if exporting():  # one block of queries: their number is not known then
+        return _nearest_in_bank(queries, bank, bank_block)
     distances = torch.empty(len(queries), device=queries.device, dtype=queries.dtype)
     indices = torch.empty(len(queries), device=queries.device, dtype=torch.long)
     for q in range(0, len(queries), query_block):
-        query = queries[q : q + query_block]
-        best = torch.full((len(query),), math.inf, device=queries.device)
-        best_index = torch.zeros(len(query), device=queries.device, dtype=torch.long)
-        for b in range(0, len(bank), bank_block):
-            d = torch.cdist(query, bank[b : b + bank_block])
-            if exclude is not None:
-                query_owner, bank_owner = exclude
-                same = (
-                    query_owner[q : q + query_block, None]
-                    == bank_owner[None, b : b + bank_block]
-                )
-                d = d.masked_fill(same, math.inf)
-            value, index = d.min(dim=1)
-            better = value < best
-            best = torch.where(better, value, best)
-            best_index = torch.where(better, index + b, best_index)
+        owners = None
+        if exclude is not None:
+            owners = (exclude[0][q : q + query_block], exclude[1])
+        best, best_index = _nearest_in_bank(
+            queries[q : q + query_block], bank, bank_block, owners
+        )
         distances[q : q + query_block] = best
         indices[q : q + query_block] = best_index
     return distances, indices
+
+
+def _nearest_in_bank(query, bank, bank_block, exclude=None):
+    """:func:`nearest_neighbours` of one block of queries."""
+    best = torch.full(query.shape[:1], math.inf, device=query.device)
+    best_index = torch.zeros(query.shape[:1], device=query.device, dtype=torch.long)
+    for b in range(0, len(bank), bank_block):
+        d = euclidean_distances(query, bank[b : b + bank_block])
+        if exclude is not None:
+            query_owner, bank_owner = exclude
+            same = query_owner[:, None] == bank_owner[None, b : b + bank_block]
+            d = d.masked_fill(same, math.inf)
+        value, index = d.min(dim=1)
+        better = value < best
+        best = torch.where(better, value, best)
+        best_index = torch.where(better, index + b, best_index)
+    return best, best_index
 
 
 def greedy_coreset(features, n_select, generator, projection_dim=128):
@@ -249,9 +260,10 @@ class PatchCoreModule(nn.Module):
             # a dense part of the bank (close to its own neighbours)
             m_star = self.bank[nearest.reshape(n, h * w)[rows, worst]]
             k = min(n_reweight, len(self.bank))
-            support = torch.cdist(m_star, self.bank).topk(k, largest=False).indices
+            distances_to_bank = euclidean_distances(m_star, self.bank)
+            support = distances_to_bank.topk(k, largest=False).indices
             test_patch = flat.reshape(n, h * w, dim)[rows, worst]
-            to_support = torch.cdist(test_patch[:, None], self.bank[support])[:, 0]
+            to_support = (test_patch[:, None] - self.bank[support]).norm(dim=-1)
             weight = 1 - torch.softmax(to_support, dim=1)[:, 0]
             scores = weight * scores
         maps = None
@@ -310,7 +322,7 @@ class PaDiMModule(nn.Module):
         features, (h, w) = self._features_and_grid(x)
         centred = features - self.mean
         squared = torch.einsum("npi,pij,npj->np", centred, self.precision, centred)
-        distances = squared.clamp_min(0).sqrt().reshape(len(x), h, w)
+        distances = squared.clamp_min(0).sqrt().reshape(x.shape[0], h, w)
         sigma = map_sigma * x.shape[-1] / self.extractor.input_size
         maps = _to_image_maps(distances, x.shape[-2:], sigma)
         scores = maps.flatten(1).amax(dim=1)

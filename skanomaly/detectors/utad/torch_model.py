@@ -35,7 +35,7 @@ every output is cropped back to the input's size.
 import torch
 from torch import nn
 
-from .._torch_utils import crop_to, knn_scores, pad_to_multiple
+from .._torch_utils import crop_to, euclidean_distances, knn_scores, pad_to_multiple
 
 __all__ = ["UTADModule", "grey", "match_range", "squared_residual"]
 
@@ -45,7 +45,7 @@ _RGB_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 def euclidean(a, b):
     """Euclidean distances between the rows of ``a`` and of ``b``, exactly."""
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+    return euclidean_distances(a, b, exact=True)
 
 
 def grey(x):
@@ -183,7 +183,7 @@ class UTADModule(nn.Module):
         size = x.shape[-2:]
         xp, m = self.prepare(x)
         expert = self.expert_net
-        n, k = len(xp), len(self.detail_samples)
+        n, k = xp.shape[0], len(self.detail_samples)
         x_in, m_in = 2 * xp - 1, 2 * m - 1
 
         content_m = expert.impression.encode_content(m_in)
@@ -238,5 +238,5 @@ class UTADModule(nn.Module):
         if len(self.train_latents) == 0:
             raise ValueError("No training latents stored; fit the detector first.")
         return knn_scores(
-            self.latent_mean(x), self.train_latents, n_neighbors, euclidean, len(x)
+            self.latent_mean(x), self.train_latents, n_neighbors, euclidean, x.shape[0]
         )
