@@ -605,3 +605,6 @@ def test_breaking_a_stale_claim_keeps_a_fresh_one(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["job.lock"]
     benchmark_cache._break(lock, {"host": "h", "pid": 1, "token": "new"})
     assert not list(tmp_path.iterdir())
+    lock.write_text("")  # a fresh claim whose owner is still writing it
+    benchmark_cache._break(lock, {"host": "h", "pid": 1, "token": "old"})
+    assert lock.exists()

@@ -113,8 +113,8 @@ def _break(lock, owner):
         return
     found, _ = _read_lock(grave)
     token = None if owner is None else owner.get("token")
-    if found is not None and found.get("token") != token:
-        with contextlib.suppress(OSError):
+    if (None if found is None else found.get("token")) != token:
+        with contextlib.suppress(OSError):  # a fresh claim: put it back
             os.link(grave, lock)
     with contextlib.suppress(OSError):
         grave.unlink()
