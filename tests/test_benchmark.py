@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import socket
 import sys
 
 import numpy as np
@@ -11,6 +13,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 import skanomaly.benchmark as benchmark
+import skanomaly.benchmark._cache as benchmark_cache
 import skanomaly.benchmark._jobs as benchmark_jobs
 import skanomaly.benchmark._tasks as benchmark_tasks
 from skanomaly import DETECTORS, BaseDeepDetector, ConvAutoEncoder
@@ -530,3 +533,78 @@ def test_sigint_to_a_benchmark_process_caches_nothing(tmp_path):
     assert b"KeyboardInterrupt" in err
     assert not list((tmp_path / "cache").glob("*.json"))
     assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+# ------------------------------------------------------ claims of the cache
+def _claimed(tmp_path, owner, age=0.0):
+    """Run KNN on class 0 once, then leave only a claim of its job by ``owner``."""
+    knn = {"KNN": make_pipeline(ImageFlattener(), KNN())}
+    first = _run(tmp_path, detectors=knn, classes=[0])
+    (record,) = (tmp_path / "cache").glob("*.json")
+    text = record.read_text()
+    record.unlink()
+    lock = record.with_suffix(".lock")
+    lock.write_text(json.dumps(owner))
+    if age:
+        stamp = lock.stat().st_mtime - age
+        os.utime(lock, (stamp, stamp))
+    return first, knn, record, lock, text
+
+
+def test_a_dead_process_claim_is_taken_over(tmp_path):
+    """Check that the claim of a process no longer running does not block."""
+    owner = {"host": socket.gethostname(), "pid": 999999999, "token": "dead"}
+    first, knn, record, lock, _ = _claimed(tmp_path, owner)
+    again = _run(tmp_path, detectors=knn, classes=[0])
+    assert not again.records[0]["cached"]
+    assert again.records[0]["scores"] == first.records[0]["scores"]
+    assert record.exists() and not lock.exists()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [record.name]
+
+
+def test_a_claim_not_refreshed_is_taken_over(tmp_path):
+    """Check that a claim of another machine counts as stale once not refreshed."""
+    import time
+
+    owner = {"host": "another-machine", "pid": os.getpid(), "token": "far"}
+    stale = benchmark_cache.STALE_AFTER_S + 1
+    assert not benchmark_cache._is_stale(owner, time.time())
+    assert not benchmark_cache._is_stale(None, time.time())  # being written
+    assert benchmark_cache._is_stale(owner, time.time() - stale)
+    _, knn, record, lock, _ = _claimed(tmp_path, owner, age=stale)
+    assert not _run(tmp_path, detectors=knn, classes=[0]).records[0]["cached"]
+    assert record.exists() and not lock.exists()
+
+
+def test_a_live_claim_makes_the_job_wait_for_its_record(tmp_path, monkeypatch):
+    """Check that a job claimed by a live process is loaded, not run, when done."""
+    import threading
+
+    monkeypatch.setattr(benchmark_cache, "POLL_S", 0.05)
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": "live"}
+    first, knn, record, lock, text = _claimed(tmp_path, owner)
+
+    def finish():  # the owner writes the record and releases its claim
+        record.write_text(text)
+        lock.unlink()
+
+    timer = threading.Timer(0.3, finish)
+    timer.start()
+    again = _run(tmp_path, detectors=knn, classes=[0])
+    timer.join()
+    assert again.records[0]["cached"]
+    assert again.records[0]["scores"] == first.records[0]["scores"]
+
+
+def test_breaking_a_stale_claim_keeps_a_fresh_one(tmp_path):
+    """Check that a claim made after another was judged stale survives."""
+    lock = tmp_path / "job.lock"
+    lock.write_text(json.dumps({"host": "h", "pid": 1, "token": "new"}))
+    benchmark_cache._break(lock, {"host": "h", "pid": 1, "token": "old"})
+    assert json.loads(lock.read_text())["token"] == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["job.lock"]
+    benchmark_cache._break(lock, {"host": "h", "pid": 1, "token": "new"})
+    assert not list(tmp_path.iterdir())
+    lock.write_text("")  # a fresh claim whose owner is still writing it
+    benchmark_cache._break(lock, {"host": "h", "pid": 1, "token": "old"})
+    assert lock.exists()

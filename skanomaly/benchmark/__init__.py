@@ -18,10 +18,16 @@ available by its class name without any change here; its settings for
 ``preset="quick"`` and ``preset="full"`` come from its class attribute
 ``presets``.
 
+Jobs run where joblib's active backend runs them: in local processes
+(``n_jobs``) or, inside ``joblib.parallel_config(backend="dask")``, on a Dask
+cluster; several processes may share one cache folder.
+
 The package's modules: ``_detectors`` (detectors by name and presets),
-``_tasks`` (data sets and splits), ``_jobs`` (one job: fit, score, measure,
-and its cache on disk), ``_runner`` (:func:`run_benchmark`) and ``_results``
-(:class:`BenchmarkResults`: tables, files and plots).
+``_tasks`` (data sets and splits), ``_jobs`` (one job: fit, score, measure),
+``_cache`` (the cache on disk: records and claims of jobs in flight),
+``_parallel`` (threads per job, locally and on a Dask cluster), ``_runner``
+(:func:`run_benchmark`) and ``_results`` (:class:`BenchmarkResults`: tables,
+files and plots).
 """
 
 from ._detectors import (

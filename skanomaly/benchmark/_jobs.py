@@ -1,6 +1,5 @@
 """One benchmark job (fit, score, measure) and its cache on disk."""
 
-import contextlib
 import hashlib
 import inspect
 import json
@@ -12,13 +11,14 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..metrics import aupro, pixel_roc_auc
+from ._cache import _read_cached, claim, write_record
+from ._parallel import job_threads, limited_threads
 from ._tasks import load_task
 
 
@@ -130,17 +130,11 @@ def _warn_few_steps(records):
 def _run_job(name, estimator, task, threads, gallery):
     """Fit one detector on one task and measure it; return the record.
 
-    ``threads`` torch threads (``None``: torch's setting), restored after.
+    ``threads``: torch and BLAS threads (``None``: leave them alone), as
+    :func:`._parallel.plan_threads` gives them, restored after.
     """
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with limited_threads(job_threads(threads)):
         return _measure(name, estimator, task, gallery)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _measure(name, estimator, task, gallery):
@@ -298,62 +292,39 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_")
 
 
-def _read_cached(path):
-    """Read a cached record; ``None`` (with a warning) when the file is unreadable."""
-    try:
-        with open(path) as f:
-            record = json.load(f)
-        if not isinstance(record, dict) or "roc_auc" not in record:
-            raise ValueError("not a benchmark record")
-        return record
-    except (OSError, ValueError) as exc:
-        warnings.warn(
-            f"ignoring the unreadable benchmark cache file {path} ({exc}); "
-            "its job runs again and replaces it",
-            stacklevel=3,
-        )
-        return None
-
-
-def clean_orphan_temporaries(cache_dir):
-    """Delete temporary files that jobs of processes no longer running left.
-
-    A job writes ``<record>.<pid>.tmp`` and renames it when complete; a
-    process killed in between leaves the temporary file. Files of processes
-    still alive (another run on the same cache) are kept.
-    """
-    for tmp in Path(cache_dir).glob("*.tmp"):
-        pid = tmp.suffixes[-2].lstrip(".") if len(tmp.suffixes) >= 2 else ""
-        if pid.isdigit() and _alive(int(pid)):
-            continue
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
-    """Run one job unless ``path`` holds its result; write it atomically."""
-    record = _read_cached(path) if path is not None and path.exists() else None
-    if record is not None:
-        if not gallery or "gallery" in record or record.get("aupro") is None:
-            record["cached"] = True
-            return record
+    """Run one job unless ``path`` holds its result; write it atomically.
+
+    With a cache, the job is claimed first (see :mod:`._cache`): when another
+    process is running it, this one waits for its record instead.
+    """
+    if path is None:
+        return _fresh_job(name, estimator, task_kwargs, threads, gallery)
+
+    def usable(path):
+        record = _read_cached(path) if path.exists() else None
+        if record is None:
+            return None
+        if gallery and "gallery" not in record and record.get("aupro") is not None:
+            return None  # no gallery: run again to make one
+        record["cached"] = True
+        return record
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record, held = claim(path, usable)
+    if held is None:
+        return record
+    try:
+        record = _fresh_job(name, estimator, task_kwargs, threads, gallery)
+        if held.held():  # else taken over as stale: the new owner writes it
+            write_record(path, record)
+    finally:
+        held.release()
+    return record
+
+
+def _fresh_job(name, estimator, task_kwargs, threads, gallery):
     task = load_task(**task_kwargs)
     record = _run_job(name, estimator, task, threads, gallery)
     record["cached"] = False
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            json.dump(record, f)
-        os.replace(tmp, path)  # a job in flight when interrupted leaves nothing
     return record

@@ -2,12 +2,12 @@
 
 import contextlib
 import numbers
-import os
 import sys
 from pathlib import Path
 
 from joblib import Parallel, delayed
 
+from ._cache import clean_orphan_temporaries
 from ._detectors import PRESETS, make_detector
 from ._jobs import (
     _cached_job,
@@ -16,8 +16,8 @@ from ._jobs import (
     _job_key,
     _slug,
     _warn_few_steps,
-    clean_orphan_temporaries,
 )
+from ._parallel import plan_threads
 from ._results import BenchmarkResults
 from ._tasks import dataset_classes
 
@@ -83,7 +83,7 @@ def run_benchmark(
     n_test=None,
     data_path=None,
     image_size=None,
-    n_jobs=1,
+    n_jobs=None,
     cache_dir=None,
     device="cpu",
     gallery=False,
@@ -121,15 +121,23 @@ def run_benchmark(
         Fraction of anomalies in the training sets (see :func:`load_task`).
     n_train, n_test, data_path, image_size
         See :func:`load_task`.
-    n_jobs : int, default=1
-        Jobs run in parallel with joblib; -1 uses every core. Each job's torch
-        uses ``cores // n_jobs`` threads so that parallel jobs do not fight.
+    n_jobs : int, default=None
+        Jobs run in parallel with joblib, as in scikit-learn: ``None`` means 1
+        unless inside a :func:`joblib.parallel_config` block, -1 every core.
+        Inside ``joblib.parallel_config(backend="dask")`` the jobs run on the
+        Dask cluster's workers, all of them whatever ``n_jobs`` (joblib's Dask
+        backend). Each job limits its torch and BLAS threads to its share of
+        its machine's cores (``cores // n_jobs``; on a Dask cluster, cores //
+        worker threads on that machine), so that parallel jobs do not fight.
     cache_dir : str or path-like, default=None
         Folder where each finished job is saved as JSON as soon as it ends. A
         rerun with the same settings loads finished jobs instead of running
         them, so an interrupted run loses at most the jobs in flight. A
         job's file name holds a hash of the detector's full parameters, the
         task and the library version: changing any of them reruns it.
+        Several processes (concurrent runs, Dask workers) may share it: a
+        job is claimed before it runs (a ``.lock`` file), so it runs once;
+        the claim of a killed process is taken over.
     device : str, default="cpu"
         Device of deep detectors given by name.
     gallery : bool, default=False
@@ -167,8 +175,7 @@ def run_benchmark(
     if cache is not None and cache.is_dir():
         clean_orphan_temporaries(cache)
 
-    n_workers = os.cpu_count() if n_jobs in (None, -1) else max(1, int(n_jobs))
-    threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
+    threads = plan_threads(n_jobs)
     jobs = []
     for name, estimator in detectors.items():
         for c in classes:
@@ -195,7 +202,7 @@ def run_benchmark(
 
     records = [None] * len(jobs)
     with _progress(len(jobs), verbose) as bar:
-        outputs = Parallel(n_jobs=n_workers, return_as="generator_unordered")(
+        outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_indexed)(i, *job) for i, job in enumerate(jobs)
         )
         for i, record in outputs:

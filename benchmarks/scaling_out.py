@@ -1,0 +1,219 @@
+"""A grid search serially and on a local Dask cluster: seconds and equal results.
+
+Times ``GridSearchCV`` over ``ConvAutoEncoder`` (a 2 x 2 grid of ``latent_dim``
+and ``lr``, ``OneClassKFold`` with 3 folds, ROC AUC, ``random_state=0``) on
+1,000 Fashion-MNIST training images of class 0 plus 200 images of the other
+classes as anomalies, three ways, in this order:
+
+- serially in this process with one torch thread,
+- serially with one torch thread per core (the whole machine in one process),
+- inside ``joblib.parallel_config(backend="dask")`` on a
+  ``distributed.LocalCluster`` of ``--workers`` processes with one thread each
+  (this process refits the best detector with one torch thread).
+
+The cluster is started, and its workers import skanomaly, before the clock
+starts; that start is timed apart. The cluster's ``cv_results_`` scores and
+``best_params_`` are checked against the one-thread serial run, bit for bit
+(each worker's torch runs one thread, Dask's default).
+
+    python benchmarks/scaling_out.py          # writes docs/benchmarks/scaling_out.md
+    python benchmarks/scaling_out.py --quick  # smoke run on tiny settings, prints
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import joblib
+import numpy as np
+import torch
+from sklearn.model_selection import GridSearchCV
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import environment_lines, markdown_table, publish  # noqa: E402
+
+from skanomaly import ConvAutoEncoder  # noqa: E402
+from skanomaly.datasets import fetch_fashion_mnist  # noqa: E402
+from skanomaly.model_selection import OneClassKFold  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOC = os.path.join(os.path.dirname(HERE), "docs", "benchmarks", "scaling_out.md")
+SEED = 0
+GRID = {"latent_dim": [16, 32], "lr": [1e-3, 3e-3]}
+N_SPLITS = 3
+FULL = dict(n_normal=1000, n_anomalies=200, detector=dict(max_epochs=5))
+QUICK = dict(
+    n_normal=60,
+    n_anomalies=12,
+    detector=dict(n_filters=4, depth=2, latent_dim=4, max_epochs=1),
+)
+
+
+def load_data(n_normal, n_anomalies):
+    train = fetch_fashion_mnist(subset="train")
+    normal = np.flatnonzero(train.target == 0)[:n_normal]
+    rng = np.random.default_rng(SEED)
+    others = rng.choice(np.flatnonzero(train.target != 0), n_anomalies, replace=False)
+    X = train.images[np.r_[normal, others]]
+    y = np.r_[np.zeros(len(normal), int), np.ones(len(others), int)]
+    return X, y
+
+
+def search(detector_settings):
+    detector = ConvAutoEncoder(**detector_settings, device="cpu", random_state=SEED)
+    return GridSearchCV(
+        detector,
+        GRID,
+        scoring="roc_auc",
+        cv=OneClassKFold(n_splits=N_SPLITS, random_state=SEED),
+    )
+
+
+def timed_search(detector_settings, X, y, threads):
+    """Fit a grid search with ``threads`` torch and BLAS threads here; time it."""
+    previous = torch.get_num_threads()
+    with threadpool_limits(limits=threads):
+        torch.set_num_threads(threads)
+        try:
+            start = time.perf_counter()
+            fitted = search(detector_settings).fit(X, y)
+            return fitted, time.perf_counter() - start
+        finally:
+            torch.set_num_threads(previous)
+
+
+def _import_skanomaly():
+    import skanomaly  # noqa: F401
+
+    return torch.get_num_threads()
+
+
+def on_cluster(detector_settings, X, y, n_workers):
+    from distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        worker_threads = sorted(set(client.run(_import_skanomaly).values()))
+        started = time.perf_counter() - start
+        with joblib.parallel_config(backend="dask"):
+            fitted, seconds = timed_search(detector_settings, X, y, threads=1)
+    return fitted, seconds, started, worker_threads
+
+
+def scores(fitted):
+    keys = ["mean_test_score", *(f"split{i}_test_score" for i in range(N_SPLITS))]
+    return {key: np.asarray(fitted.cv_results_[key]) for key in keys}
+
+
+def equal(a, b):
+    same = all(np.array_equal(x, scores(b)[k]) for k, x in scores(a).items())
+    return same and a.best_params_ == b.best_params_
+
+
+def report(runs, started, worker_threads, settings, n_workers, same, wall, quick):
+    cores = os.cpu_count()
+    dask_s = runs[-1][2]
+    rows = [
+        [name, threads, f"{seconds:.1f}", f"{seconds / dask_s:.2f}"]
+        for name, threads, seconds, _ in runs[:-1]
+    ]
+    rows.append([runs[-1][0], runs[-1][1], f"{dask_s:.1f}", "-"])
+    serial_all = runs[1][3]
+    gap = np.max(
+        np.abs(
+            scores(serial_all)["mean_test_score"]
+            - scores(runs[-1][3])["mean_test_score"]
+        )
+    )
+    same_best = serial_all.best_params_ == runs[-1][3].best_params_
+    command = "python benchmarks/scaling_out.py" + (" --quick" if quick else "")
+    detector = ", ".join(f"{k}={v}" for k, v in settings["detector"].items())
+    lines = [
+        "# Scaling out a grid search: serial vs a local Dask cluster",
+        "",
+        *environment_lines(command, wall),
+        f"- Dask {__import__('dask').__version__}, distributed "
+        f"{__import__('distributed').__version__}, joblib {joblib.__version__}.",
+        f"- Task: `GridSearchCV(ConvAutoEncoder({detector}, random_state={SEED}), "
+        f"{GRID}, scoring='roc_auc', cv=OneClassKFold(n_splits={N_SPLITS}, "
+        f"random_state={SEED}))` on {settings['n_normal']} Fashion-MNIST training "
+        f"images of class 0 and {settings['n_anomalies']} of the other classes "
+        f"(anomalies, drawn with seed {SEED}): {len(runs[0][3].cv_results_['params'])}"
+        f" candidates x {N_SPLITS} folds = "
+        f"{len(runs[0][3].cv_results_['params']) * N_SPLITS} fits, then the refit "
+        "of the best candidate on all the images (in this process).",
+        f"- Cluster: `distributed.LocalCluster` of {n_workers} worker processes "
+        f"with 1 thread each on 127.0.0.1 ({cores} cores), used through "
+        "`joblib.parallel_config(backend='dask')`; the workers' torch threads: "
+        f"{', '.join(map(str, worker_threads))}. Starting it and importing "
+        f"skanomaly on its workers took {started:.1f} s, not counted below.",
+        "",
+        markdown_table(
+            ["run", "torch threads per fit", "seconds", "cluster's speed-up"],
+            rows,
+        ),
+        "",
+        f"- Equal results (the cluster's `cv_results_` test scores and "
+        f"`best_params_` vs the serial run with 1 thread, bit for bit): "
+        f"{'yes' if same else 'no'}.",
+        f"- The serial run with {runs[1][1]} threads per fit: best parameters "
+        f"{'the same' if same_best else 'different'}"
+        f", largest difference of a mean test score {gap:.2g} (another thread "
+        "count changes the last bits of the sums, and training amplifies them).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings, print")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    X, y = load_data(settings["n_normal"], settings["n_anomalies"])
+    cores = os.cpu_count()
+    start = time.perf_counter()
+    runs = []
+    for name, threads in (("serial", 1), ("serial, all cores", cores)):
+        fitted, seconds = timed_search(settings["detector"], X, y, threads)
+        runs.append((name, threads, seconds, fitted))
+        print(f"{name}: {seconds:.1f} s", file=sys.stderr)
+    fitted, seconds, started, worker_threads = on_cluster(
+        settings["detector"], X, y, args.workers
+    )
+    name = f"Dask, {args.workers} workers x 1 thread"
+    runs.append((name, 1, seconds, fitted))
+    print(f"{name}: {seconds:.1f} s (start {started:.1f} s)", file=sys.stderr)
+    same = equal(fitted, runs[0][3])
+    text = report(
+        runs,
+        started,
+        worker_threads,
+        settings,
+        args.workers,
+        same,
+        time.perf_counter() - start,
+        args.quick,
+    )
+    if args.quick:
+        print(text)
+    else:
+        publish(text, DOC)
+    if not same:
+        sys.exit("the cluster's results differ from the serial run's")
+
+
+if __name__ == "__main__":
+    main()
