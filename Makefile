@@ -39,7 +39,7 @@ test: lint
 
 # The lowest declared versions of the dependencies (ci/min-versions.txt; torch
 # stays at the pinned CPU build), in a venv of their own: the detector
-# contract and persistence tests.
+# contract, persistence and benchmark-engine tests.
 MIN_VENV ?= .venv-min
 test-min-versions:
 	rm -rf $(MIN_VENV)
@@ -51,8 +51,8 @@ test-min-versions:
 	$(MIN_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	$(MIN_VENV)/bin/python -m pip check
 	$(MIN_VENV)/bin/python -m pip install --quiet --no-deps $(PRETRAINED)  # after the check: installed without OpenCV
-	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -iE "^(numpy|scipy|scikit-learn|skorch|pyod|joblib|tqdm|safetensors|torch) "
-	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_common.py tests/test_persistence.py tests/test_writing_a_detector.py
+	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -iE "^(numpy|scipy|scikit-learn|skorch|pyod|joblib|threadpoolctl|tqdm|safetensors|torch) "
+	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_common.py tests/test_persistence.py tests/test_writing_a_detector.py tests/test_benchmark.py
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/fashion_mnist.py

@@ -1,7 +1,7 @@
 """Scoring latency of ONNX Runtime against PyTorch, and their agreement.
 
 Each registered detector at its defaults (its network at the default width;
-``max_epochs=0``, since training length does not change what scoring costs)
+``max_epochs=1``, since training length does not change what scoring costs)
 is fitted on the first ``--n-train`` training images of Fashion-MNIST class 0
 (seed 0), exported with :func:`skanomaly.export.to_onnx`, and scores
 ``--n-test`` test images both ways with one thread each: PyTorch through the
@@ -44,7 +44,7 @@ def _detector(cls, quick):
     if quick:
         params.update(cls.presets.get("test", {}))
     if issubclass(cls, BaseDeepDetector):
-        params["max_epochs"] = 0
+        params["max_epochs"] = 1
     return cls(**params)
 
 
@@ -160,7 +160,7 @@ def main():
         "# Scoring latency: ONNX Runtime against PyTorch",
         "",
         *environment_lines(command, time.perf_counter() - started),
-        f"- Settings: each detector at its defaults with `max_epochs=0` (the "
+        f"- Settings: each detector at its defaults with `max_epochs=1` (the "
         f"default network; training length does not change the cost of scoring), "
         f"fitted on the first {args.n_train} training images of Fashion-MNIST "
         f"class 0, seed 0; {args.n_test} test images scored in batches of "
