@@ -252,6 +252,7 @@ def test_contaminated_training_sets(p):
 
 def test_texture_task_has_masks_and_localization_metrics():
     """Check that textures give masks, pixel ROC AUC, AUPRO and a gallery."""
+    pytest.importorskip("skimage")  # the textures extra
     task = load_task("textures", "brick", n_train=10, n_test=8, image_size=16)
     assert task.masks_test.shape == (8, 16, 16) and task.y_test.sum() == 4
     results = run_benchmark(
