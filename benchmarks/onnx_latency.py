@@ -104,9 +104,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n-train", type=int, default=1000)
-    parser.add_argument("--n-test", type=int, default=512)
+    parser.add_argument("--n-test", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--detectors", default=None, help="comma-separated names")
     args = parser.parse_args()
     if args.quick:
