@@ -18,7 +18,9 @@ The ROC AUC of the *raw* norm ``||E(x)||`` (high = anomalous) is reported as a
 diagnostic of which side of the median the anomalies fall on; it is read with
 the test labels and is not a score the library uses.
 
-Each finished (p, class, seed) task is cached as JSON under
+The jobs run through :func:`skanomaly.benchmark.run_benchmark` (one per
+detector, p, class and seed; the other scores of a fit through its
+``rescore`` option), cached as JSON under
 ``benchmarks/_out/encoder_gan_contamination``; a rerun only runs the missing
 ones, two at a time with one torch thread each (``--n-jobs``).
 
@@ -30,20 +32,16 @@ Writes ``docs/benchmarks/encoder_gan.md`` and the plot
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
-import torch
-from joblib import Parallel, delayed
 from pyod.models.knn import KNN
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 
 from skanomaly import ConvAutoEncoder, EncoderGAN
-from skanomaly.benchmark import load_task
+from skanomaly.benchmark import run_benchmark
 from skanomaly.preprocessing import ImageFlattener
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,126 +54,93 @@ DEFAULT_OUT = os.path.join(
 PLOT_NAME = "encoder_gan_contamination.png"
 CACHE = os.path.join(HERE, "_out", "encoder_gan_contamination")
 
-#: Reported methods: (label, encoder training, score) or a baseline's label.
-GAN_METHODS = (
-    ("EncoderGAN latent Gaussian (default)", "simultaneous", "latent_gaussian"),
-    ("EncoderGAN latent norm (paper)", "simultaneous", "latent_norm"),
-    ("EncoderGAN residual", "simultaneous", "residual"),
-    ("post-hoc encoder, latent Gaussian", "post_hoc", "latent_gaussian"),
-    ("post-hoc encoder, latent norm", "post_hoc", "latent_norm"),
-    ("post-hoc encoder, residual", "post_hoc", "residual"),
-)
+#: The two EncoderGAN fits (benchmark names) and their encoder training.
+FITS = {"EncoderGAN": "simultaneous", "post-hoc encoder": "post_hoc"}
+
+
+def raw_norm(detector, X):
+    """``||E(x)||`` itself (high = anomalous): a diagnostic, not a score."""
+    return np.linalg.norm(detector.encode(X), axis=1)
+
+
+#: Other scores of each EncoderGAN fit: label -> rescore parameters.
+RESCORE = {
+    "Ledoit-Wolf fit": {"latent_fit": "ledoit_wolf"},
+    "latent norm": {"score": "latent_norm"},
+    "residual": {"score": "residual"},
+    "raw norm": raw_norm,
+}
+
+#: Reported methods: label -> benchmark row.
+GAN_METHODS = {
+    "EncoderGAN latent Gaussian (default)": "EncoderGAN",
+    "EncoderGAN latent Gaussian, untrimmed fit": "EncoderGAN [Ledoit-Wolf fit]",
+    "EncoderGAN latent norm (paper)": "EncoderGAN [latent norm]",
+    "EncoderGAN residual": "EncoderGAN [residual]",
+    "post-hoc encoder, latent Gaussian": "post-hoc encoder",
+    "post-hoc encoder, latent Gaussian, untrimmed fit": (
+        "post-hoc encoder [Ledoit-Wolf fit]"
+    ),
+    "post-hoc encoder, latent norm": "post-hoc encoder [latent norm]",
+    "post-hoc encoder, residual": "post-hoc encoder [residual]",
+}
 BASELINES = ("ConvAutoEncoder", "PyOD KNN (pixels)")
-METHODS = tuple(m[0] for m in GAN_METHODS) + BASELINES
-DIAGNOSTICS = (
-    ("EncoderGAN raw norm", "simultaneous"),
-    ("post-hoc encoder, raw norm", "post_hoc"),
-)
+METHODS = tuple(GAN_METHODS) + BASELINES
+ROWS = {**GAN_METHODS, **{name: name for name in BASELINES}}
+DIAGNOSTICS = {
+    "EncoderGAN raw norm": "EncoderGAN [raw norm]",
+    "post-hoc encoder raw norm": "post-hoc encoder [raw norm]",
+}
+ROWS.update(DIAGNOSTICS)
 
 
-def run_task(p, normal_class, seed, n_train, n_test, gan_params, threads):
-    """Fit every method on one contaminated split; return AUCs and timings."""
-    torch.set_num_threads(threads)
-    task = load_task(
-        "fashion-mnist",
-        normal_class,
-        seed,
-        contamination=p,
-        n_train=n_train,
-        n_test=n_test,
-    )
-    record = {
-        "p": p,
-        "class": normal_class,
-        "seed": seed,
-        "n_train": len(task.X_train),
-        "n_anomalies": int(task.y_train.sum()),
-        "auc": {},
-        "timing": {},
+def detectors(gan_params):
+    models = {
+        name: EncoderGAN(**gan_params, encoder_training=mode, device="cpu")
+        for name, mode in FITS.items()
     }
-    for mode in ("simultaneous", "post_hoc"):
-        detector = EncoderGAN(
-            **gan_params, encoder_training=mode, device="cpu", random_state=seed
-        )
-        start = time.perf_counter()
-        detector.fit(task.X_train)
-        fit_s = time.perf_counter() - start
-        iterations = sum(
-            epoch["train_batch_count"]
-            for epoch in detector.history_
-            if epoch["phase"] in ("joint", "gan")
-        )
-        start = time.perf_counter()
-        scores = detector.all_scores(task.X_test)
-        all_speed = len(task.X_test) / (time.perf_counter() - start)
-        for label, method_mode, score in GAN_METHODS:
-            if method_mode == mode:
-                record["auc"][label] = roc_auc_score(task.y_test, scores[score])
-        for label, method_mode in DIAGNOSTICS:
-            if method_mode == mode:
-                raw = scores["latent_norm_raw"]
-                record["auc"][label] = roc_auc_score(task.y_test, raw)
-        record["timing"][mode] = {
-            "fit_s": fit_s,
-            "iterations": iterations,
-            "all_images_per_s": all_speed,
-        }
-    baselines = {
-        "ConvAutoEncoder": ConvAutoEncoder(device="cpu", random_state=seed),
-        "PyOD KNN (pixels)": make_pipeline(ImageFlattener(), KNN()),
-    }
-    for name, detector in baselines.items():
-        start = time.perf_counter()
-        detector.fit(task.X_train)
-        record["timing"][name] = {"fit_s": time.perf_counter() - start}
-        scores = detector.decision_function(task.X_test)
-        record["auc"][name] = roc_auc_score(task.y_test, scores)
-    print(
-        f"p={p} class={normal_class} seed={seed}: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in record["auc"].items()),
-        file=sys.stderr,
-        flush=True,
-    )
-    return record
-
-
-def _path(p, c, seed):
-    return os.path.join(CACHE, f"p{p}_class{c}_seed{seed}.json")
+    models["ConvAutoEncoder"] = ConvAutoEncoder(device="cpu")
+    models["PyOD KNN (pixels)"] = make_pipeline(ImageFlattener(), KNN())
+    return models
 
 
 def run(args, gan_params):
-    tasks = [(p, c, s) for p in args.p for c in args.classes for s in args.seeds]
-    cached = {}
-    if not args.quick:
-        for key in tasks:
-            if os.path.exists(_path(*key)):
-                with open(_path(*key)) as f:
-                    cached[key] = json.load(f)
-    todo = [key for key in tasks if key not in cached]
-    if args.report_only:
-        todo = []
-
-    def one(key):
-        record = run_task(
-            *key, args.n_train, args.n_test, gan_params, threads=args.threads
+    """Records of every (p, detector, class, seed) job, each with its ``"p"``."""
+    records = []
+    for p in args.p:
+        results = run_benchmark(
+            detectors(gan_params),
+            "fashion-mnist",
+            classes=args.classes,
+            seeds=args.seeds,
+            contamination=p,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            n_jobs=args.n_jobs,
+            cache_dir=None if args.quick else CACHE,
+            cached_only=args.report_only,
+            rescore={name: RESCORE for name in FITS},
         )
-        if not args.quick:
-            os.makedirs(CACHE, exist_ok=True)
-            with open(_path(*key) + ".tmp", "w") as f:
-                json.dump(record, f)
-            os.replace(_path(*key) + ".tmp", _path(*key))
-        return key, record
+        records += [{**r, "p": p} for r in results.records]
+    return records
 
-    done = Parallel(n_jobs=args.n_jobs)(delayed(one)(key) for key in todo)
-    cached.update(dict(done))
-    return [cached[key] for key in tasks if key in cached]
+
+def gan_iterations(record):
+    """GAN iterations of an EncoderGAN fit (the encoder's phase excluded)."""
+    return sum(
+        epoch["train_batch_count"]
+        for epoch in record["history"]
+        if epoch.get("phase") in ("joint", "gan")
+    )
 
 
 def _values(records, label, p, c=None):
     return [
-        r["auc"][label]
+        r["roc_auc"]
         for r in records
-        if r["p"] == p and (c is None or r["class"] == c)
+        if r["detector"] == ROWS[label]
+        and r["p"] == p
+        and (c is None or r["normal_class"] == c)
     ]
 
 
@@ -187,11 +152,13 @@ def plot(args, records, path):
 
     styles = {
         METHODS[0]: ("C0", "-", "o"),
-        METHODS[1]: ("C0", "--", "s"),
-        METHODS[2]: ("C0", ":", "^"),
-        METHODS[3]: ("C1", "-", "o"),
-        METHODS[4]: ("C1", "--", "s"),
-        METHODS[5]: ("C1", ":", "^"),
+        METHODS[1]: ("C0", "-.", "x"),
+        METHODS[2]: ("C0", "--", "s"),
+        METHODS[3]: ("C0", ":", "^"),
+        METHODS[4]: ("C1", "-", "o"),
+        METHODS[5]: ("C1", "-.", "x"),
+        METHODS[6]: ("C1", "--", "s"),
+        METHODS[7]: ("C1", ":", "^"),
         "ConvAutoEncoder": ("C2", ":", "v"),
         "PyOD KNN (pixels)": ("C7", "-", "v"),
     }
@@ -216,7 +183,7 @@ def plot(args, records, path):
     ax.set_ylabel("ROC AUC (mean, +- standard error)")
     ax.set_title(
         "Fashion-MNIST one-vs-rest, classes "
-        f"{sorted({r['class'] for r in records})}, "
+        f"{sorted({r['normal_class'] for r in records})}, "
         f"seeds {sorted({r['seed'] for r in records})}",
         fontsize=10,
     )
@@ -243,7 +210,7 @@ def tables(args, records):
     drops = list(dict.fromkeys([0.1 if 0.1 in ps else ps[-1], ps[-1]]))
     header = ["method", *[f"p = {p}" for p in ps], *[f"drop 0 -> {p}" for p in drops]]
     rows = []
-    for name in METHODS + tuple(d[0] for d in DIAGNOSTICS):
+    for name in METHODS + tuple(DIAGNOSTICS):
         label = name if name in METHODS else f"*{name} (diagnostic)*"
         rows.append(
             [label]
@@ -268,10 +235,11 @@ def tables(args, records):
 
     diff_rows = []
     for score, simultaneous, post_hoc in (
-        ("latent Gaussian", METHODS[0], METHODS[3]),
-        ("latent norm", METHODS[1], METHODS[4]),
-        ("residual", METHODS[2], METHODS[5]),
-    ):
+        ("latent Gaussian", METHODS[0], METHODS[4]),
+        ("latent Gaussian, untrimmed", METHODS[1], METHODS[5]),
+        ("latent norm", METHODS[2], METHODS[6]),
+        ("residual", METHODS[3], METHODS[7]),
+    ):  # the jobs come in the same (class, seed) order
         for p in ps:
             d = np.array(_values(records, simultaneous, p)) - np.array(
                 _values(records, post_hoc, p)
@@ -291,21 +259,21 @@ def tables(args, records):
     )
 
     timing_rows = []
-    for mode, label in (("simultaneous", "EncoderGAN"), ("post_hoc", "post-hoc")):
-        t = [r["timing"][mode] for r in records]
+    for name in (*FITS, *BASELINES):
+        fits = [r for r in records if r["detector"] == name]
+        iterations = (
+            f"{np.mean([gan_iterations(r) for r in fits]):.0f}" if name in FITS else ""
+        )
         timing_rows.append(
             [
-                label,
-                f"{np.mean([x['fit_s'] for x in t]):.1f}",
-                f"{np.mean([x['iterations'] for x in t]):.0f}",
-                f"{np.mean([x['all_images_per_s'] for x in t]):.0f}",
+                name,
+                f"{np.mean([r['fit_s'] for r in fits]):.1f}",
+                iterations,
+                f"{np.mean([r['score_images_per_s'] for r in fits]):.0f}",
             ]
         )
-    for name in BASELINES:
-        fits = [r["timing"][name]["fit_s"] for r in records]
-        timing_rows.append([name, f"{np.mean(fits):.1f}", "", ""])
     timing = markdown_table(
-        ["method", "fit s (mean)", "GAN iterations", "images/s, all scores"],
+        ["method", "fit s (mean)", "GAN iterations", "images/s, default score"],
         timing_rows,
     )
     return main, by_class, paired, timing
@@ -319,7 +287,6 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=6000)
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument(
@@ -347,7 +314,8 @@ def main(argv=None):
         f"{k}={getattr(defaults, k)!r}"
         for k in ("n_filters", "latent_dim", "batch_size", "max_epochs", "lr", "score")
     )
-    missing = len(args.p) * len(args.classes) * len(args.seeds) - len(records)
+    tasks = {(r["p"], r["normal_class"], r["seed"]) for r in records}
+    missing = len(args.p) * len(args.classes) * len(args.seeds) - len(tasks)
     text = "\n".join(
         [
             "# EncoderGAN: measured results",
@@ -359,10 +327,10 @@ def main(argv=None):
                 wall,
             ),
             "- Sum of the tasks' fit times: "
-            f"{sum(t['fit_s'] for r in records for t in r['timing'].values()) / 60:.0f}"
+            f"{sum(r['fit_s'] for r in records if 'rescored_from' not in r) / 60:.0f}"
             " min (other jobs shared the machine: indicative).",
-            f"- Tasks ran {args.n_jobs} at a time with {args.threads} torch "
-            "thread(s) each.",
+            f"- Jobs ran {args.n_jobs} at a time with "
+            f"{max(1, (os.cpu_count() or 1) // args.n_jobs)} torch thread(s) each.",
             f"- Seeds {args.seeds} (data draw and detectors), normal classes "
             f"{args.classes}, contamination p in {args.p}.",
             "",
@@ -383,7 +351,7 @@ def main(argv=None):
             "trains the same GAN (same seed, bit-identical weights) and then its "
             "encoder for as many iterations on the frozen generator. The score "
             "columns of one variant are scores of one fitted model "
-            "(`all_scores`). ConvAutoEncoder at its defaults. PyOD KNN: defaults, "
+            "(`rescore`). ConvAutoEncoder at its defaults. PyOD KNN: defaults, "
             "on flattened pixels.",
             "",
             "ROC AUC, mean ± standard deviation over classes and seeds; the "
@@ -409,7 +377,7 @@ def main(argv=None):
             "",
             "Fit seconds include scoring the training set; the post-hoc variant "
             "trains the GAN and then the encoder. Scoring throughput on the test "
-            "images with every score (encoder and generator).",
+            "images with the default score (the encoder only).",
             "",
             timing,
             "",

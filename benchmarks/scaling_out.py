@@ -32,12 +32,12 @@ import joblib
 import numpy as np
 import torch
 from sklearn.model_selection import GridSearchCV
-from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import environment_lines, markdown_table, publish  # noqa: E402
 
 from skanomaly import ConvAutoEncoder  # noqa: E402
+from skanomaly.benchmark._parallel import limited_threads  # noqa: E402
 from skanomaly.datasets import fetch_fashion_mnist  # noqa: E402
 from skanomaly.model_selection import OneClassKFold  # noqa: E402
 
@@ -76,15 +76,10 @@ def search(detector_settings):
 
 def timed_search(detector_settings, X, y, threads):
     """Fit a grid search with ``threads`` torch and BLAS threads here; time it."""
-    previous = torch.get_num_threads()
-    with threadpool_limits(limits=threads):
-        torch.set_num_threads(threads)
-        try:
-            start = time.perf_counter()
-            fitted = search(detector_settings).fit(X, y)
-            return fitted, time.perf_counter() - start
-        finally:
-            torch.set_num_threads(previous)
+    with limited_threads(threads):
+        start = time.perf_counter()
+        fitted = search(detector_settings).fit(X, y)
+        return fitted, time.perf_counter() - start
 
 
 def _import_skanomaly():

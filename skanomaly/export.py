@@ -219,12 +219,11 @@ def to_onnx(detector, path):
     if torch.device(detector.device_).type != "cpu":
         detector = copy.deepcopy(detector).to("cpu")
     with_map = isinstance(detector, AnomalyMapMixin)
+    was_training = detector.module_.training  # graph.eval() switches module_
     graph = _ScoringGraph(detector, with_map).eval()
     example = torch.zeros(2, *detector.image_shape_)
     names = ["scores", "labels"] + (["maps"] if with_map else [])
     path = os.fspath(path)
-    was_training = detector.module_.training
-    detector.module_.eval()
     try:
         with torch.inference_mode(False), torch.no_grad(), _quiet_exporter():
             program = torch.onnx.export(

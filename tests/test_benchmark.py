@@ -609,3 +609,86 @@ def test_breaking_a_stale_claim_keeps_a_fresh_one(tmp_path):
     lock.write_text("")  # a fresh claim whose owner is still writing it
     benchmark_cache._break(lock, {"host": "h", "pid": 1, "token": "old"})
     assert lock.exists()
+
+
+def _tiny_gan():
+    from skanomaly import EncoderGAN
+
+    return EncoderGAN(n_filters=2, latent_dim=4, max_epochs=1, batch_size=32)
+
+
+def _raw_norm(detector, X):
+    return np.linalg.norm(detector.encode(X), axis=1)
+
+
+def test_rescore_adds_rows_of_the_same_fit(tmp_path):
+    """Check that rescored variants are rows with their own scores, one fit."""
+    from sklearn.metrics import roc_auc_score
+
+    variants = {
+        "norm": {"score": "latent_norm"},
+        "residual": {"score": "residual"},
+        "raw": _raw_norm,  # a callable: a diagnostic
+    }
+    results = _run(
+        tmp_path,
+        detectors={"GAN": _tiny_gan()},
+        classes=[3],
+        rescore={"GAN": variants},
+    )
+    assert results.detectors == ["GAN", "GAN [norm]", "GAN [residual]", "GAN [raw]"]
+    base, norm, residual, raw = results.records
+    assert norm["rescored_from"] == residual["rescored_from"] == "GAN"
+    assert norm["fit_s"] == base["fit_s"]  # same fit, measured once
+    for record, score in ((norm, "latent_norm"), (residual, "residual")):
+        y, s = np.array(record["y_test"]), np.array(record["scores"])
+        assert record["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+        task = load_task("digits", 3, 0)
+        fitted = _tiny_gan().set_params(random_state=0).fit(task.X_train)
+        expected = fitted.rescore(task.X_test, score=score)
+        np.testing.assert_allclose(s, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        raw["scores"], _raw_norm(fitted, task.X_test), rtol=1e-5, atol=1e-6
+    )
+    assert "GAN [norm]" in results.to_markdown()
+    # a rerun loads the variants from the cache; other variants are another job
+    again = _run(
+        tmp_path, detectors={"GAN": _tiny_gan()}, classes=[3], rescore={"GAN": variants}
+    )
+    assert all(r["cached"] for r in again.records)
+    other = _run(
+        tmp_path,
+        detectors={"GAN": _tiny_gan()},
+        classes=[3],
+        rescore={"GAN": {"norm": {"score": "latent_norm"}}},
+    )
+    assert not other.records[0]["cached"]
+
+
+@pytest.mark.parametrize(
+    "rescore, error, match",
+    [
+        ([("GAN", {})], TypeError, "must be a dict"),
+        ({"other": {}}, ValueError, "not among the detectors"),
+        ({"KNN": {"x": {"score": "a"}}}, ValueError, "cannot rescore"),
+        ({"GAN": {"x": {"lr": 1.0}}}, ValueError, r"\['lr'\].*scoring parameters"),
+        ({"GAN": {"x": "latent_norm"}}, TypeError, r"rescore\['GAN'\]"),
+    ],
+)
+def test_bad_rescore_raises_clear_errors(rescore, error, match):
+    detectors = {"GAN": _tiny_gan(), "KNN": make_pipeline(ImageFlattener(), KNN())}
+    with pytest.raises(error, match=match):
+        _run(detectors=detectors, rescore=rescore)
+
+
+def test_records_hold_the_training_history():
+    """Check that a deep detector's per-epoch losses reach its record."""
+    ae = _tiny_ae().set_params(max_epochs=2)
+    results = _run(
+        detectors={"AE": ae, "KNN": make_pipeline(ImageFlattener(), KNN())}, classes=[0]
+    )
+    ae_record, knn_record = results.records
+    assert [epoch["epoch"] for epoch in ae_record["history"]] == [1, 2]
+    assert all(epoch["train_loss"] > 0 for epoch in ae_record["history"])
+    assert knn_record["history"] is None
+    json.dumps(ae_record["history"])  # plain JSON, no batches

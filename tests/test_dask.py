@@ -5,7 +5,6 @@ serves every test. Serial runs in this process use as many torch and BLAS
 threads as a job on a worker, so that results can be compared bit for bit.
 """
 
-import contextlib
 import os
 import sys
 
@@ -22,7 +21,6 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 from skanomaly import ConvAutoEncoder  # noqa: E402
 from skanomaly.benchmark import run_benchmark  # noqa: E402
@@ -56,18 +54,6 @@ def client():
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
-@contextlib.contextmanager
-def _threads(n):
-    """Run this process's torch and BLAS with ``n`` threads, as a worker's job."""
-    previous = torch.get_num_threads()
-    with threadpool_limits(limits=n):
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-
 def _job_threads():
     """Threads of a benchmark job on the cluster: cores // two worker threads."""
     return max(1, joblib.cpu_count() // 2)
@@ -99,7 +85,7 @@ def test_grid_search_on_the_cluster_equals_the_serial_one(client):
             cv=OneClassKFold(n_splits=3, random_state=0),
         )
 
-    with _threads(1):  # the workers' torch and BLAS run one thread each
+    with limited_threads(1):  # the workers' torch and BLAS run one thread each
         serial = search().fit(X, y)
         with joblib.parallel_config(backend="dask"):
             scaled = search().fit(X, y)
@@ -138,7 +124,7 @@ def test_benchmark_on_the_cluster_equals_the_serial_one(client):
     with joblib.parallel_config(backend="dask"):
         assert plan_threads(None) == {"127.0.0.1": _job_threads()}
         scaled = _bench()
-    with _threads(_job_threads()):
+    with limited_threads(_job_threads()):
         serial = _bench(n_jobs=1)
     _same_records(scaled, serial)
     for metric in ("roc_auc", "average_precision", "precision_at_n"):
@@ -172,7 +158,7 @@ def test_a_detector_fitted_on_a_worker_comes_back_intact(client):
     """Check that a detector fitted in another process scores as a local fit."""
     X, y = _digits()
     remote = client.submit(_fit_on_a_worker, X[y == 0], pure=False).result()
-    with _threads(1):
+    with limited_threads(1):
         local = _fit_on_a_worker(X[y == 0])
     assert remote.device == "cpu" and remote is not local
     np.testing.assert_array_equal(
@@ -245,6 +231,6 @@ def test_a_worker_killed_mid_job_leaves_every_job_once(client, tmp_path):
     assert len(results) == 4
     assert len(log.read_text().splitlines()) == 2
     assert len(_cache_files(cache)) == 4
-    with _threads(_job_threads()):
+    with limited_threads(_job_threads()):
         serial = _bench(n_jobs=1)
     _same_records(results, serial)

@@ -4,6 +4,7 @@ import hashlib
 import inspect
 import json
 import math
+import numbers
 import os
 import re
 import resource
@@ -127,17 +128,45 @@ def _warn_few_steps(records):
         )
 
 
-def _run_job(name, estimator, task, threads, gallery):
+def _run_job(name, estimator, task, threads, gallery, rescore=None):
     """Fit one detector on one task and measure it; return the record.
 
     ``threads``: torch and BLAS threads (``None``: leave them alone), as
-    :func:`._parallel.plan_threads` gives them, restored after.
+    :func:`._parallel.plan_threads` gives them, restored after. ``rescore``:
+    ``{label: scoring parameters}``, other scores of the same fit (see
+    :meth:`skanomaly.base.BaseImageDetector.rescore`), measured into the
+    record's ``"rescored"``.
     """
     with limited_threads(job_threads(threads)):
-        return _measure(name, estimator, task, gallery)
+        return _measure(name, estimator, task, gallery, rescore)
 
 
-def _measure(name, estimator, task, gallery):
+def _metrics(y, scores):
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "average_precision": float(average_precision_score(y, scores)),
+        "precision_at_n": _precision_at_n(y, scores),
+    }
+
+
+def _history(final):
+    """Per-epoch numbers of a skorch history (the losses), without batches."""
+    history = getattr(final, "history_", None)
+    if history is None:
+        return None
+    return [
+        {
+            key: value
+            for key, value in epoch.items()
+            if key != "batches"
+            and isinstance(value, (numbers.Real, str))
+            and not isinstance(value, bool)
+        }
+        for epoch in history
+    ]
+
+
+def _measure(name, estimator, task, gallery, rescore=None):
     detector = _set_seed(estimator, task.seed)
     with _PeakMemory() as memory:
         start = time.perf_counter()
@@ -165,9 +194,7 @@ def _measure(name, estimator, task, gallery):
         "n_train": len(task.X_train),
         "n_train_anomalies": int(np.sum(task.y_train)),
         "n_test": len(task.X_test),
-        "roc_auc": float(roc_auc_score(y, scores)),
-        "average_precision": float(average_precision_score(y, scores)),
-        "precision_at_n": _precision_at_n(y, scores),
+        **_metrics(y, scores),
         "pixel_roc_auc": None,
         "aupro": None,
         "fit_s": fit_s,
@@ -177,7 +204,30 @@ def _measure(name, estimator, task, gallery):
         "peak_memory_mb": memory.peak_mb,
         "scores": [round(float(s), 7) for s in scores],
         "y_test": [int(v) for v in y],
+        "history": _history(final),
     }
+    if rescore:
+        record["rescored"] = {}
+        with_maps = maps is not None
+        for label, params in rescore.items():
+            if callable(params):  # a diagnostic: scores only
+                other, other_maps = params(final, task.X_test), None
+            else:
+                other = final.rescore(task.X_test, return_maps=with_maps, **params)
+                other, other_maps = other if with_maps else (other, None)
+            other = np.asarray(other, dtype=float)
+            record["rescored"][label] = {
+                **_metrics(y, other),
+                "pixel_roc_auc": None,
+                "aupro": None,
+                "scores": [round(float(s), 7) for s in other],
+            }
+            if other_maps is not None:
+                other_maps = np.asarray(other_maps, dtype=float)
+                record["rescored"][label].update(
+                    pixel_roc_auc=float(pixel_roc_auc(task.masks_test, other_maps)),
+                    aupro=float(aupro(task.masks_test, other_maps)),
+                )
     if maps is not None:
         maps = np.asarray(maps, dtype=float)
         record["pixel_roc_auc"] = float(pixel_roc_auc(task.masks_test, maps))
@@ -270,18 +320,21 @@ def _source_digest(estimator):
     return digest.hexdigest()[:12]
 
 
-def _job_key(name, estimator, task_spec):
+def _job_key(name, estimator, task_spec, rescore=None):
     from .. import __version__
 
+    spec = {
+        "detector": name,
+        "estimator": _describe(estimator),
+        "task": task_spec,
+        "version": __version__,
+        "format": CACHE_FORMAT,
+        "source": _source_digest(estimator),
+    }
+    if rescore:  # absent otherwise: the keys of earlier runs stay valid
+        spec["rescore"] = _describe_value(rescore)
     text = json.dumps(
-        {
-            "detector": name,
-            "estimator": _describe(estimator),
-            "task": task_spec,
-            "version": __version__,
-            "format": CACHE_FORMAT,
-            "source": _source_digest(estimator),
-        },
+        spec,
         sort_keys=True,
         default=str,
     )
@@ -292,14 +345,14 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_")
 
 
-def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
+def _cached_job(path, name, estimator, task_kwargs, threads, gallery, rescore=None):
     """Run one job unless ``path`` holds its result; write it atomically.
 
     With a cache, the job is claimed first (see :mod:`._cache`): when another
     process is running it, this one waits for its record instead.
     """
     if path is None:
-        return _fresh_job(name, estimator, task_kwargs, threads, gallery)
+        return _fresh_job(name, estimator, task_kwargs, threads, gallery, rescore)
 
     def usable(path):
         record = _read_cached(path) if path.exists() else None
@@ -315,7 +368,7 @@ def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
     if held is None:
         return record
     try:
-        record = _fresh_job(name, estimator, task_kwargs, threads, gallery)
+        record = _fresh_job(name, estimator, task_kwargs, threads, gallery, rescore)
         if held.held():  # else taken over as stale: the new owner writes it
             write_record(path, record)
     finally:
@@ -323,8 +376,8 @@ def _cached_job(path, name, estimator, task_kwargs, threads, gallery):
     return record
 
 
-def _fresh_job(name, estimator, task_kwargs, threads, gallery):
+def _fresh_job(name, estimator, task_kwargs, threads, gallery, rescore=None):
     task = load_task(**task_kwargs)
-    record = _run_job(name, estimator, task, threads, gallery)
+    record = _run_job(name, estimator, task, threads, gallery, rescore)
     record["cached"] = False
     return record

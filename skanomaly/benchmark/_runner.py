@@ -90,6 +90,7 @@ def run_benchmark(
     verbose=True,
     cached_only=False,
     on_job_done=None,
+    rescore=None,
 ):
     """Run detectors over the classes and seeds of a data set.
 
@@ -152,6 +153,18 @@ def run_benchmark(
     on_job_done : callable, default=None
         Called as ``on_job_done(record, n_done, n_jobs)`` when each job
         finishes (in the order they finish), e.g. to report progress.
+    rescore : dict, default=None
+        Other scores of the same fits, without refitting:
+        ``{detector name: {label: scoring parameters}}``, e.g.
+        ``{"EncoderGAN": {"latent norm": {"score": "latent_norm"}}}``. Each
+        fitted detector also scores the test images with
+        ``rescore(X_test, **parameters)``
+        (:meth:`skanomaly.base.BaseImageDetector.rescore`), or, where a
+        callable stands for the parameters, with ``callable(detector,
+        X_test)`` (a diagnostic; named by its qualified name in the cache
+        key, so change its name when its code changes). The results hold
+        these as further rows named ``"<detector> [<label>]"``, with the fit's
+        time and memory, and ``"rescored_from"`` set to the detector's name.
 
     Returns
     -------
@@ -171,6 +184,7 @@ def run_benchmark(
     if not seeds or not all(isinstance(s, numbers.Integral) for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of integers; got {seeds!r}")
     detectors = _resolve_detectors(detectors, preset, device)
+    rescore = _check_rescore(rescore, detectors)
     cache = None if cache_dir is None else Path(cache_dir)
     if cache is not None and cache.is_dir():
         clean_orphan_temporaries(cache)
@@ -192,13 +206,23 @@ def run_benchmark(
                 )
                 path = None
                 if cache is not None:
-                    key = _job_key(name, estimator, task_kwargs)
+                    key = _job_key(name, estimator, task_kwargs, rescore.get(name))
                     path = cache / (
                         f"{_slug(name)}-{_slug(dataset)}-{_slug(c)}-s{seed}-{key}.json"
                     )
                 if cached_only and (path is None or not path.exists()):
                     continue
-                jobs.append((path, name, estimator, task_kwargs, threads, gallery))
+                jobs.append(
+                    (
+                        path,
+                        name,
+                        estimator,
+                        task_kwargs,
+                        threads,
+                        gallery,
+                        rescore.get(name),
+                    )
+                )
 
     records = [None] * len(jobs)
     with _progress(len(jobs), verbose) as bar:
@@ -227,8 +251,77 @@ def run_benchmark(
         image_size=image_size,
         detectors={name: _describe(est) for name, est in detectors.items()},
     )
+    if rescore:
+        settings["rescore"] = rescore
     _warn_few_steps(records)
-    return BenchmarkResults(records, settings)
+    return BenchmarkResults(_with_rescored(records), settings)
+
+
+def _check_rescore(rescore, detectors):
+    """Validate ``rescore`` against the detectors; ``{}`` when None."""
+    if rescore is None:
+        return {}
+    if not isinstance(rescore, dict):
+        raise TypeError(
+            "rescore must be a dict {detector name: {label: scoring parameters}}; "
+            f"got {type(rescore).__name__}"
+        )
+    checked = {}
+    for name, variants in rescore.items():
+        if name not in detectors:
+            raise ValueError(
+                f"rescore names detector {name!r}, which is not among the "
+                f"detectors run: {list(detectors)}"
+            )
+        estimator = detectors[name]
+        allowed = tuple(getattr(estimator, "_scoring_params", ()))
+        if not hasattr(estimator, "rescore") or not allowed:
+            raise ValueError(
+                f"detector {name!r} ({type(estimator).__name__}) cannot rescore: "
+                "only a skanomaly detector with scoring parameters can, not a "
+                "pipeline or another library's detector"
+            )
+        if not isinstance(variants, dict) or not all(
+            isinstance(label, str) and (isinstance(params, dict) or callable(params))
+            for label, params in variants.items()
+        ):
+            raise TypeError(
+                f"rescore[{name!r}] must be a dict {{label: {{parameter: value}}}} "
+                f"(or {{label: callable}}); got {variants!r}"
+            )
+        for label, params in variants.items():
+            if callable(params):
+                continue
+            unknown = sorted(set(params) - set(allowed))
+            if unknown:
+                raise ValueError(
+                    f"rescore[{name!r}][{label!r}] sets {unknown}, which are not "
+                    f"scoring parameters of {type(estimator).__name__}; expected "
+                    f"some of {list(allowed)}"
+                )
+        checked[name] = {
+            label: params if callable(params) else dict(params)
+            for label, params in variants.items()
+        }
+    return checked
+
+
+def _with_rescored(records):
+    """Return the records, each followed by one record per rescored variant."""
+    out = []
+    for record in records:
+        out.append(record)
+        for label, measured in (record.get("rescored") or {}).items():
+            derived = {
+                key: value
+                for key, value in record.items()
+                if key not in ("rescored", "gallery")
+            }
+            derived.update(measured)
+            derived["detector"] = f"{record['detector']} [{label}]"
+            derived["rescored_from"] = record["detector"]
+            out.append(derived)
+    return out
 
 
 def _indexed(i, *job):

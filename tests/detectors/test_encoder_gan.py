@@ -15,6 +15,7 @@ from skanomaly.detectors.encoder_gan import (
     level_widths,
     minibatch_stddev,
     n_levels_for,
+    trimmed_gaussian,
 )
 
 FAST = dict(EncoderGAN.presets["test"], device="cpu", random_state=0)
@@ -237,16 +238,48 @@ def test_each_score_option_is_decision_function_and_all_scores():
     np.testing.assert_allclose(
         every["combined"], every["latent_norm"] + standardized, rtol=1e-5, atol=1e-6
     )
-    # latent_gaussian: Mahalanobis distance to the Ledoit-Wolf Gaussian of the
-    # training codes
+    # latent_gaussian: Mahalanobis distance to the trimmed Gaussian of the
+    # training codes, or with latent_fit="ledoit_wolf" to the Ledoit-Wolf
+    # Gaussian of all of them
     from sklearn.covariance import LedoitWolf
 
-    gaussian = LedoitWolf().fit(reference.encode(X).astype(np.float64))
+    codes = reference.encode(X).astype(np.float64)
+    codes_new = reference.encode(X_new).astype(np.float64)
+    trimmed, kept = trimmed_gaussian(codes)
+    assert reference.trimmed_fraction_ == kept.mean()
     np.testing.assert_allclose(
-        every["latent_gaussian"],
-        gaussian.mahalanobis(reference.encode(X_new).astype(np.float64)),
+        every["latent_gaussian"], trimmed.mahalanobis(codes_new), rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        reference.rescore(X_new, score="latent_gaussian", latent_fit="ledoit_wolf"),
+        LedoitWolf().fit(codes).mahalanobis(codes_new),
         rtol=1e-4,
     )
+
+
+def test_trimmed_gaussian_leaves_far_codes_out():
+    """Check the trimmed fit on Gaussian codes with 10% spread-out others.
+
+    (Anomalies of many kinds, as the other classes of a data set; a tight
+    cluster of anomalies would widen the fit along its direction and mask
+    itself, which trimming by distance does not undo.)
+    """
+    from sklearn.covariance import LedoitWolf
+
+    rng = np.random.default_rng(0)
+    inliers = rng.normal(size=(900, 8))
+    outliers = rng.normal(size=(100, 8)) * 4 + 2
+    codes = np.vstack([inliers, outliers])
+    gaussian, kept = trimmed_gaussian(codes)
+    assert kept[900:].mean() < 0.05  # the other codes are left out
+    assert kept[:900].mean() > 0.85  # most of the inliers are kept
+    plain = LedoitWolf().fit(codes)
+    assert np.abs(gaussian.location_).max() < 0.1 < np.abs(plain.location_).max()
+    assert np.diag(gaussian.covariance_).max() < 1.2 < np.diag(plain.covariance_).min()
+    # on clean codes it keeps most and stays near the plain fit
+    gaussian, kept = trimmed_gaussian(inliers)
+    assert kept.mean() > 0.85
+    np.testing.assert_allclose(gaussian.location_, inliers.mean(0), atol=0.1)
 
 
 def test_reconstruction_and_samples():
@@ -303,6 +336,7 @@ def test_paper_sizes_train(size):
         ({"betas": (0.0,)}, "betas"),
         ({"betas": (0.0, 1.5)}, "betas"),
         ({"score": "norm"}, "score"),
+        ({"latent_fit": "mcd"}, "latent_fit"),
         ({"encoder_training": "later"}, "encoder_training"),
         ({"ema": 1.0}, "ema"),
         ({"n_critic": 0}, "n_critic"),

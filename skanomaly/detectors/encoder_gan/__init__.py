@@ -1,6 +1,6 @@
 """GAN with a simultaneously trained encoder, scored by latent norm (1905.11034)."""
 
-from .estimator import SCORES, EncoderGAN
+from .estimator import SCORES, EncoderGAN, trimmed_gaussian
 from .loss import critic_loss, encoder_cycle_loss, generator_loss, gradient_penalty
 from .torch_model import (
     Critic,
@@ -28,4 +28,5 @@ __all__ = [
     "minibatch_stddev",
     "n_levels_for",
     "pixel_norm",
+    "trimmed_gaussian",
 ]

@@ -26,6 +26,35 @@ __all__ = ["EncoderGAN"]
 #: The values of ``score``; :meth:`EncoderGAN.all_scores` returns each.
 SCORES = ("latent_norm", "residual", "combined", "latent_gaussian")
 
+#: Rounds of trimming of ``latent_fit="trimmed"``.
+TRIM_ROUNDS = 3
+#: Codes farther than ``median + TRIM_MADS * 1.4826 * MAD`` (of the training
+#: codes' squared Mahalanobis distances) are left out of the next fit.
+TRIM_MADS = 3.0
+
+
+def trimmed_gaussian(codes, rounds=TRIM_ROUNDS, n_mads=TRIM_MADS):
+    """Ledoit-Wolf Gaussian refitted without the codes far from the last fit.
+
+    Each round computes every code's squared Mahalanobis distance to the
+    current fit and refits on those at most ``median + n_mads * 1.4826 *
+    MAD`` of these distances (a robust three-sigma rule, as
+    ``contamination="auto"``). Returns the last fit and the boolean mask of
+    the codes it was fitted on.
+    """
+    keep = np.ones(len(codes), dtype=bool)
+    gaussian = LedoitWolf().fit(codes)
+    for _ in range(rounds):
+        centred = codes - gaussian.location_
+        distance = ((centred @ gaussian.get_precision()) * centred).sum(axis=1)
+        median, scale = robust_location_scale(distance)
+        kept = distance <= median + n_mads * scale
+        if kept.sum() <= codes.shape[1] or np.array_equal(kept, keep):
+            break  # too few codes left to refit, or nothing changes
+        keep = kept
+        gaussian = LedoitWolf().fit(codes[keep])
+    return gaussian, keep
+
 
 def _mean_residual(module, x_net, code):
     """Mean absolute residual ``|x - G(E(x))|`` per image, in the network range."""
@@ -98,8 +127,18 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         the training images' median and scaled MAD. ``"latent_gaussian"`` (the
         default; the library's addition, not the paper's): the squared
         Mahalanobis distance of ``E(x)`` to a Gaussian fitted on the training
-        images' codes with Ledoit-Wolf shrinkage, which uses the whole code
-        rather than its length. Higher is more abnormal for all four.
+        images' codes (see ``latent_fit``), which uses the whole code rather
+        than its length. Higher is more abnormal for all four.
+    latent_fit : {"trimmed", "ledoit_wolf"}, default="trimmed"
+        How the Gaussian of ``score="latent_gaussian"`` is fitted on the
+        training images' codes, always with Ledoit-Wolf shrinkage.
+        ``"trimmed"`` (the library's choice, for training sets that hold
+        anomalies, the paper's setting): fitted on all codes, then refitted
+        up to 3 times without the codes whose squared Mahalanobis distance
+        exceeds ``median + 3 * 1.4826 * MAD`` of the training codes'
+        distances, so that the anomalies of a contaminated training set do
+        not widen it. ``"ledoit_wolf"``: one fit on all codes, slightly
+        better on clean training sets (see the docs' contamination results).
     encoder_training : {"simultaneous", "post_hoc"}, default="simultaneous"
         ``"simultaneous"``: the encoder is trained in the GAN's loop (the
         paper). ``"post_hoc"``: the GAN is trained first, for the same
@@ -144,8 +183,12 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         Median and 1.4826 * MAD of ``||E(x)||`` over the training images.
     latent_location_, latent_precision_ : ndarray
         Mean ``(latent_dim,)`` and shrunk inverse covariance
-        ``(latent_dim, latent_dim)`` of the training images' codes, for
-        ``score="latent_gaussian"``.
+        ``(latent_dim, latent_dim)`` of all the training images' codes, for
+        ``score="latent_gaussian"`` with ``latent_fit="ledoit_wolf"``.
+    trimmed_location_, trimmed_precision_ : ndarray
+        The same, fitted on the codes kept by ``latent_fit="trimmed"``.
+    trimmed_fraction_ : float
+        The fraction of the training images whose codes that fit kept.
     residual_median_, residual_scale_ : float
         The same for the residual score.
     image_shape_ : tuple of int
@@ -196,7 +239,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """
 
     _logged_losses = ("d_loss", "g_loss", "e_loss", "gp")
-    _scoring_params = ("score",)
+    _scoring_params = ("score", "latent_fit")
 
     #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
     #: tiny networks for the common checks, 8x8 digits for the demo, and the
@@ -217,6 +260,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         "drift_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "ema": [None, Interval(numbers.Real, 0, 1, closed="left")],
         "score": [StrOptions(set(SCORES))],
+        "latent_fit": [StrOptions({"trimmed", "ledoit_wolf"})],
         "encoder_training": [StrOptions({"simultaneous", "post_hoc"})],
         "real_cycle_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "betas": [tuple, list],
@@ -232,6 +276,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         drift_weight=1e-3,
         ema=None,
         score="latent_gaussian",
+        latent_fit="trimmed",
         encoder_training="simultaneous",
         real_cycle_weight=0.0,
         betas=(0.0, 0.99),
@@ -254,6 +299,7 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.drift_weight = drift_weight
         self.ema = ema
         self.score = score
+        self.latent_fit = latent_fit
         self.encoder_training = encoder_training
         self.real_cycle_weight = real_cycle_weight
         self.betas = betas
@@ -336,6 +382,10 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         gaussian = LedoitWolf().fit(codes)
         self.latent_location_ = gaussian.location_
         self.latent_precision_ = gaussian.get_precision()
+        trimmed, kept = trimmed_gaussian(codes)
+        self.trimmed_location_ = trimmed.location_
+        self.trimmed_precision_ = trimmed.get_precision()
+        self.trimmed_fraction_ = float(kept.mean())
         self.latent_norm_median_, self.latent_norm_scale_ = robust_location_scale(
             np.linalg.norm(codes, axis=1)
         )
@@ -362,8 +412,12 @@ class EncoderGAN(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
             error = _mean_residual(module, x_net, code)
         else:
             error = torch.full_like(norm, float("nan"))
-        location = torch.as_tensor(self.latent_location_, device=code.device)
-        precision = torch.as_tensor(self.latent_precision_, device=code.device)
+        if self.latent_fit == "trimmed":
+            location, precision = self.trimmed_location_, self.trimmed_precision_
+        else:
+            location, precision = self.latent_location_, self.latent_precision_
+        location = torch.as_tensor(location, device=code.device)
+        precision = torch.as_tensor(precision, device=code.device)
         centred = code.double() - location
         gaussian = ((centred @ precision) * centred).sum(dim=1).to(norm.dtype)
         latent = (norm - self.latent_norm_median_).abs() / self.latent_norm_scale_
