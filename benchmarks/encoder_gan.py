@@ -58,9 +58,9 @@ CACHE = os.path.join(HERE, "_out", "encoder_gan_contamination")
 FITS = {"EncoderGAN": "simultaneous", "post-hoc encoder": "post_hoc"}
 
 
-def raw_norm(detector, X):
+def raw_norm(detector, task):
     """``||E(x)||`` itself (high = anomalous): a diagnostic, not a score."""
-    return np.linalg.norm(detector.encode(X), axis=1)
+    return np.linalg.norm(detector.encode(task.X_test), axis=1)
 
 
 #: Other scores of each EncoderGAN fit: label -> rescore parameters.

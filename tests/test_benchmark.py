@@ -617,8 +617,8 @@ def _tiny_gan():
     return EncoderGAN(n_filters=2, latent_dim=4, max_epochs=1, batch_size=32)
 
 
-def _raw_norm(detector, X):
-    return np.linalg.norm(detector.encode(X), axis=1)
+def _raw_norm(detector, task):
+    return np.linalg.norm(detector.encode(task.X_test), axis=1)
 
 
 def test_rescore_adds_rows_of_the_same_fit(tmp_path):
@@ -648,7 +648,7 @@ def test_rescore_adds_rows_of_the_same_fit(tmp_path):
         expected = fitted.rescore(task.X_test, score=score)
         np.testing.assert_allclose(s, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        raw["scores"], _raw_norm(fitted, task.X_test), rtol=1e-5, atol=1e-6
+        raw["scores"], _raw_norm(fitted, task), rtol=1e-5, atol=1e-6
     )
     assert "GAN [norm]" in results.to_markdown()
     # a rerun loads the variants from the cache; other variants are another job

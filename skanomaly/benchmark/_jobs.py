@@ -211,7 +211,7 @@ def _measure(name, estimator, task, gallery, rescore=None):
         with_maps = maps is not None
         for label, params in rescore.items():
             if callable(params):  # a diagnostic: scores only
-                other, other_maps = params(final, task.X_test), None
+                other, other_maps = params(final, task), None
             else:
                 other = final.rescore(task.X_test, return_maps=with_maps, **params)
                 other, other_maps = other if with_maps else (other, None)

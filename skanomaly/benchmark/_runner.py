@@ -160,9 +160,10 @@ def run_benchmark(
         fitted detector also scores the test images with
         ``rescore(X_test, **parameters)``
         (:meth:`skanomaly.base.BaseImageDetector.rescore`), or, where a
-        callable stands for the parameters, with ``callable(detector,
-        X_test)`` (a diagnostic; named by its qualified name in the cache
-        key, so change its name when its code changes). The results hold
+        callable stands for the parameters, with ``callable(detector, task)``
+        (a diagnostic, given the fitted detector and the :class:`Task`, which
+        returns the test images' scores; named by its qualified name in the
+        cache key, so change its name when its code changes). The results hold
         these as further rows named ``"<detector> [<label>]"``, with the fit's
         time and memory, and ``"rescored_from"`` set to the detector's name.
 
