@@ -692,3 +692,73 @@ def test_records_hold_the_training_history():
     assert all(epoch["train_loss"] > 0 for epoch in ae_record["history"])
     assert knn_record["history"] is None
     json.dumps(ae_record["history"])  # plain JSON, no batches
+
+
+def test_checkpoints_score_during_one_fit_without_changing_it(tmp_path):
+    """Check learning-curve rows: the last equals the finished fit, bit for bit."""
+    from sklearn.metrics import roc_auc_score
+
+    gan = _tiny_gan().set_params(max_epochs=3)
+    rescore = {"GAN": {"norm": {"score": "latent_norm"}, "raw": _raw_norm}}
+    curve = _run(
+        detectors={"GAN": gan},
+        classes=[3],
+        checkpoints={"GAN": [0, 2, 3]},
+        rescore=rescore,
+    )
+    plain = _run(detectors={"GAN": gan}, classes=[3], rescore=rescore)
+    record, reference = curve.records[0], plain.records[0]
+    rows = record["checkpoints"]
+    assert [r["epoch"] for r in rows] == [0, 2, 3]
+    steps = [r["optimizer_steps"] for r in rows]
+    assert steps[0] == 0 and steps[1] < steps[2]
+    assert rows[0]["fit_s"] <= rows[1]["fit_s"] <= rows[2]["fit_s"] <= record["fit_s"]
+    # scoring in between does not change the training: the fit scores as
+    # the one without checkpoints, and the last checkpoint is that fit
+    np.testing.assert_array_equal(record["scores"], reference["scores"])
+    assert rows[-1]["roc_auc"] == reference["roc_auc"]
+    assert set(rows[-1]["rescored"]) == {"norm", "raw"}
+    assert rows[-1]["rescored"]["norm"] == pytest.approx(curve.records[1]["roc_auc"])
+    # the untrained networks at epoch 0 score as max_epochs=0 does
+    task = load_task("digits", 3, 0)
+    untrained = _tiny_gan().set_params(max_epochs=0, random_state=0).fit(task.X_train)
+    expected = roc_auc_score(task.y_test, untrained.decision_function(task.X_test))
+    assert rows[0]["roc_auc"] == pytest.approx(expected, abs=1e-9)
+    # cached with its checkpoints, under another key than without
+    cached = _run(
+        tmp_path,
+        detectors={"GAN": gan},
+        classes=[3],
+        checkpoints={"GAN": [0, 2, 3]},
+    )
+    again = _run(
+        tmp_path,
+        detectors={"GAN": gan},
+        classes=[3],
+        checkpoints={"GAN": [0, 2, 3]},
+    )
+    assert again.records[0]["cached"] and not cached.records[0]["cached"]
+    assert again.records[0]["checkpoints"] == cached.records[0]["checkpoints"]
+
+
+@pytest.mark.parametrize(
+    "checkpoints, match",
+    [
+        ({"other": [1]}, "not among the detectors"),
+        ({"KNN": [1]}, "cannot be checkpointed"),
+        ({"GAN": []}, "non-empty list of epochs"),
+        ({"GAN": [1.5]}, "non-empty list of epochs"),
+        ({"GAN": [-1]}, "non-empty list of epochs"),
+    ],
+)
+def test_bad_checkpoints_raise_clear_errors(checkpoints, match):
+    detectors = {"GAN": _tiny_gan(), "KNN": make_pipeline(ImageFlattener(), KNN())}
+    with pytest.raises(ValueError, match=match):
+        _run(detectors=detectors, checkpoints=checkpoints)
+
+
+def test_utad_cannot_be_checkpointed():
+    from skanomaly import UTAD
+
+    with pytest.raises(ValueError, match="cannot be checkpointed"):
+        _run(detectors={"UTAD": UTAD()}, checkpoints={"UTAD": [1]})

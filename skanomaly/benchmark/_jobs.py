@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..metrics import aupro, pixel_roc_auc
 from ._cache import _read_cached, claim, write_record
+from ._checkpoints import CheckpointScores
 from ._parallel import job_threads, limited_threads
 from ._tasks import load_task
 
@@ -128,17 +129,19 @@ def _warn_few_steps(records):
         )
 
 
-def _run_job(name, estimator, task, threads, gallery, rescore=None):
+def _run_job(name, estimator, task, threads, gallery, rescore=None, checkpoints=None):
     """Fit one detector on one task and measure it; return the record.
 
     ``threads``: torch and BLAS threads (``None``: leave them alone), as
     :func:`._parallel.plan_threads` gives them, restored after. ``rescore``:
     ``{label: scoring parameters}``, other scores of the same fit (see
     :meth:`skanomaly.base.BaseImageDetector.rescore`), measured into the
-    record's ``"rescored"``.
+    record's ``"rescored"``. ``checkpoints``: epochs at which the test images
+    are scored during the fit too (:class:`._checkpoints.CheckpointScores`),
+    into the record's ``"checkpoints"``.
     """
     with limited_threads(job_threads(threads)):
-        return _measure(name, estimator, task, gallery, rescore)
+        return _measure(name, estimator, task, gallery, rescore, checkpoints)
 
 
 def _metrics(y, scores):
@@ -166,12 +169,16 @@ def _history(final):
     ]
 
 
-def _measure(name, estimator, task, gallery, rescore=None):
+def _measure(name, estimator, task, gallery, rescore=None, checkpoints=None):
     detector = _set_seed(estimator, task.seed)
+    curve = None
+    if checkpoints:
+        curve = CheckpointScores(detector, task, checkpoints, _metrics, rescore)
+        detector.set_params(callbacks=[*(detector.callbacks or ()), curve])
     with _PeakMemory() as memory:
         start = time.perf_counter()
         detector.fit(task.X_train)
-        fit_s = time.perf_counter() - start
+        fit_s = time.perf_counter() - start - (curve.eval_seconds if curve else 0.0)
         final = _final_step(detector)
         maps = None
         start = time.perf_counter()
@@ -206,6 +213,8 @@ def _measure(name, estimator, task, gallery, rescore=None):
         "y_test": [int(v) for v in y],
         "history": _history(final),
     }
+    if curve is not None:
+        record["checkpoints"] = curve.rows
     if rescore:
         record["rescored"] = {}
         with_maps = maps is not None
@@ -320,7 +329,7 @@ def _source_digest(estimator):
     return digest.hexdigest()[:12]
 
 
-def _job_key(name, estimator, task_spec, rescore=None):
+def _job_key(name, estimator, task_spec, rescore=None, checkpoints=None):
     from .. import __version__
 
     spec = {
@@ -333,6 +342,8 @@ def _job_key(name, estimator, task_spec, rescore=None):
     }
     if rescore:  # absent otherwise: the keys of earlier runs stay valid
         spec["rescore"] = _describe_value(rescore)
+    if checkpoints:
+        spec["checkpoints"] = sorted(checkpoints)
     text = json.dumps(
         spec,
         sort_keys=True,
@@ -345,14 +356,18 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_")
 
 
-def _cached_job(path, name, estimator, task_kwargs, threads, gallery, rescore=None):
+def _cached_job(
+    path, name, estimator, task_kwargs, threads, gallery, rescore=None, checkpoints=None
+):
     """Run one job unless ``path`` holds its result; write it atomically.
 
     With a cache, the job is claimed first (see :mod:`._cache`): when another
     process is running it, this one waits for its record instead.
     """
     if path is None:
-        return _fresh_job(name, estimator, task_kwargs, threads, gallery, rescore)
+        return _fresh_job(
+            name, estimator, task_kwargs, threads, gallery, rescore, checkpoints
+        )
 
     def usable(path):
         record = _read_cached(path) if path.exists() else None
@@ -368,7 +383,9 @@ def _cached_job(path, name, estimator, task_kwargs, threads, gallery, rescore=No
     if held is None:
         return record
     try:
-        record = _fresh_job(name, estimator, task_kwargs, threads, gallery, rescore)
+        record = _fresh_job(
+            name, estimator, task_kwargs, threads, gallery, rescore, checkpoints
+        )
         if held.held():  # else taken over as stale: the new owner writes it
             write_record(path, record)
     finally:
@@ -376,8 +393,10 @@ def _cached_job(path, name, estimator, task_kwargs, threads, gallery, rescore=No
     return record
 
 
-def _fresh_job(name, estimator, task_kwargs, threads, gallery, rescore=None):
+def _fresh_job(
+    name, estimator, task_kwargs, threads, gallery, rescore=None, checkpoints=None
+):
     task = load_task(**task_kwargs)
-    record = _run_job(name, estimator, task, threads, gallery, rescore)
+    record = _run_job(name, estimator, task, threads, gallery, rescore, checkpoints)
     record["cached"] = False
     return record

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from joblib import Parallel, delayed
 
+from ..base import BaseDeepDetector
 from ._cache import clean_orphan_temporaries
 from ._detectors import PRESETS, make_detector
 from ._jobs import (
@@ -91,6 +92,7 @@ def run_benchmark(
     cached_only=False,
     on_job_done=None,
     rescore=None,
+    checkpoints=None,
 ):
     """Run detectors over the classes and seeds of a data set.
 
@@ -166,6 +168,17 @@ def run_benchmark(
         cache key, so change its name when its code changes). The results hold
         these as further rows named ``"<detector> [<label>]"``, with the fit's
         time and memory, and ``"rescored_from"`` set to the detector's name.
+    checkpoints : dict, default=None
+        Learning curves from one fit: ``{detector name: epochs}``. A deep
+        detector also scores the test images after each of these epochs (0:
+        before training), with its statistics computed as ``fit`` computes
+        them and each ``rescore`` variant, without changing its training (its
+        random generators are restored; the time is not counted in
+        ``fit_s``). Each record then holds ``"checkpoints"``: per epoch,
+        ``epoch``, ``optimizer_steps``, ``fit_s`` (training seconds so far),
+        ``roc_auc``, ``average_precision`` and ``rescored``
+        (``{label: roc_auc}``). Detectors trained in several stages of
+        networks (UTAD) cannot be checkpointed.
 
     Returns
     -------
@@ -186,6 +199,7 @@ def run_benchmark(
         raise ValueError(f"seeds must be a non-empty list of integers; got {seeds!r}")
     detectors = _resolve_detectors(detectors, preset, device)
     rescore = _check_rescore(rescore, detectors)
+    checkpoints = _check_checkpoints(checkpoints, detectors)
     cache = None if cache_dir is None else Path(cache_dir)
     if cache is not None and cache.is_dir():
         clean_orphan_temporaries(cache)
@@ -207,7 +221,13 @@ def run_benchmark(
                 )
                 path = None
                 if cache is not None:
-                    key = _job_key(name, estimator, task_kwargs, rescore.get(name))
+                    key = _job_key(
+                        name,
+                        estimator,
+                        task_kwargs,
+                        rescore.get(name),
+                        checkpoints.get(name),
+                    )
                     path = cache / (
                         f"{_slug(name)}-{_slug(dataset)}-{_slug(c)}-s{seed}-{key}.json"
                     )
@@ -222,6 +242,7 @@ def run_benchmark(
                         threads,
                         gallery,
                         rescore.get(name),
+                        checkpoints.get(name),
                     )
                 )
 
@@ -254,6 +275,8 @@ def run_benchmark(
     )
     if rescore:
         settings["rescore"] = rescore
+    if checkpoints:
+        settings["checkpoints"] = checkpoints
     _warn_few_steps(records)
     return BenchmarkResults(_with_rescored(records), settings)
 
@@ -304,6 +327,44 @@ def _check_rescore(rescore, detectors):
             label: params if callable(params) else dict(params)
             for label, params in variants.items()
         }
+    return checked
+
+
+def _check_checkpoints(checkpoints, detectors):
+    """Validate ``checkpoints`` against the detectors; ``{}`` when None."""
+    if checkpoints is None:
+        return {}
+    if not isinstance(checkpoints, dict):
+        raise TypeError(
+            "checkpoints must be a dict {detector name: list of epochs}; got "
+            f"{type(checkpoints).__name__}"
+        )
+    checked = {}
+    for name, epochs in checkpoints.items():
+        if name not in detectors:
+            raise ValueError(
+                f"checkpoints names detector {name!r}, which is not among the "
+                f"detectors run: {list(detectors)}"
+            )
+        estimator = detectors[name]
+        if not isinstance(estimator, BaseDeepDetector) or not getattr(
+            estimator, "_checkpointable", True
+        ):
+            raise ValueError(
+                f"detector {name!r} ({type(estimator).__name__}) cannot be "
+                "checkpointed: only a skanomaly detector trained as one skorch "
+                "net can (not a pipeline, not UTAD, not a detector without training)"
+            )
+        valid = isinstance(epochs, (list, tuple, range)) and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) and e >= 0
+            for e in epochs
+        )
+        if not valid or not epochs:
+            raise ValueError(
+                f"checkpoints[{name!r}] must be a non-empty list of epochs "
+                f"(integers >= 0); got {checkpoints[name]!r}"
+            )
+        checked[name] = sorted({int(e) for e in epochs})
     return checked
 
 

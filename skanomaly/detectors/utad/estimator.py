@@ -263,6 +263,9 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
+    #: Two skorch nets train two networks: the benchmark cannot score a
+    #: half-trained UTAD (see ``run_benchmark(checkpoints=...)``).
+    _checkpointable = False
     _scoring_params = (
         "stages",
         "score",
