@@ -234,7 +234,7 @@ def main(argv=None):
         return
     start = time.perf_counter()
     results, knn = run(
-        classes, variants, CHECKPOINTS, None, None, True, args.report_only
+        classes, variants, CHECKPOINTS, 6000, 10000, True, args.report_only
     )
     wall = time.perf_counter() - start
     _plot(results, knn, classes, variants)

@@ -377,7 +377,7 @@ def _with_rescored(records):
             derived = {
                 key: value
                 for key, value in record.items()
-                if key not in ("rescored", "gallery")
+                if key not in ("rescored", "gallery", "checkpoints")
             }
             derived.update(measured)
             derived["detector"] = f"{record['detector']} [{label}]"
