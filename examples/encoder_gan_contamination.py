@@ -1,4 +1,5 @@
 """Train EncoderGAN on contaminated data: does training the encoder with the GAN help?
+===================================================================================
 
 Berg, Ahlberg and Felsberg (arXiv 1905.11034) ask what happens to a GAN-based
 detector when the "normal" training images already hold anomalies, and propose

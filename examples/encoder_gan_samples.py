@@ -1,14 +1,17 @@
-"""Look inside EncoderGAN: generator samples, and G(E(x)) for normal and odd images.
+"""Look inside EncoderGAN: generator samples, and G(E(x)) for normal and odd images
+================================================================================
 
 EncoderGAN learns a generator G of the normal images and an encoder E that
 inverts it. This script trains it on sneakers (Fashion-MNIST class 7) and draws
 five rows: images sampled from the generator, normal test sneakers and their
 reconstructions G(E(x)), then images of other classes and theirs. Each
 reconstruction is titled with its two scores: "latent", the latent-norm score
-(how far ||E(x)|| is from the training images' median, in robust standard
-deviations), and "residual", the mean |x - G(E(x))| in the [-1, 1] range.
+(how far ``||E(x)||`` is from the training images' median, in robust standard
+deviations), and "residual", the mean ``|x - G(E(x))|`` in the [-1, 1] range.
 Since G can only draw what it learned, the other classes come back
 sneaker-like, which is what the residual score measures.
+
+Usage::
 
     python examples/encoder_gan_samples.py [figure.png]
 

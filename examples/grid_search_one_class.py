@@ -1,4 +1,5 @@
-"""Tune a detector with GridSearchCV and the one-class splitter.
+"""Tune a detector with GridSearchCV and the one-class splitter
+============================================================
 
 OneClassKFold keeps anomalies out of every training fold and puts both normal
 and anomalous images in every test fold, so ``scoring="roc_auc"`` is defined

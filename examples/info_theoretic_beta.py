@@ -1,4 +1,5 @@
-"""The trade-off of InfoTheoreticAD: keep information, concentrate normal codes.
+"""The trade-off of InfoTheoreticAD: keep information, concentrate normal codes
+============================================================================
 
 Ye et al. (arXiv 2012.04837) bound the goal of anomaly detection by
 ``I(X; Z) - beta * H(Z)``: representations ``Z`` of normal images should keep

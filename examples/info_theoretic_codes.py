@@ -1,4 +1,5 @@
-"""Look at the codes: normal and anomalous images with and without the entropy term.
+"""Look at the codes: normal and anomalous images with and without the entropy term
+================================================================================
 
 InfoTheoreticAD learns unit-norm codes ``Z`` of the training images. With
 ``beta=0`` (contrastive learning alone) the InfoNCE bound spreads the normal
@@ -13,6 +14,8 @@ the ROC AUC rises from 0.726 to 0.900; two components of a 64-dimensional
 code show only part of the separation the Mahalanobis score sees. The script
 uses the InfoNCE bound, whose uniformity term spreads the codes (the
 detector's default is the reconstruction bound).
+
+Usage::
 
     python examples/info_theoretic_codes.py [figure.png]
 

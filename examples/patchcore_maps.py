@@ -1,4 +1,5 @@
-"""Look at PatchCore's and PaDiM's anomaly maps on texture defects.
+"""Look at PatchCore's and PaDiM's anomaly maps on texture defects
+===============================================================
 
 Both detectors keep statistics of a frozen ImageNet backbone's patch
 features of normal brick-wall crops (nothing is trained), then see crops with

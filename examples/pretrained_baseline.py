@@ -1,4 +1,5 @@
-"""Pretrained features + KNN: the simple baseline every detector should beat.
+"""Pretrained features + KNN: the simple baseline every detector should beat
+=========================================================================
 
 One Fashion-MNIST class is normal (T-shirt/top by default); the test images
 of all ten classes are scored, the other nine being anomalies. PyOD's KNN

@@ -1,4 +1,5 @@
-"""Quickstart: train on one digit, find the other digits.
+"""Quickstart: train on one digit, find the other digits
+=====================================================
 
 A ConvAutoEncoder learns the digit 0 from scikit-learn's embedded 8x8 digits,
 then scores held-out images of all digits. Scores follow PyOD: higher means

@@ -1,4 +1,5 @@
-"""Tune the corruption size of SelfSupervisedAE with GridSearchCV.
+"""Tune the corruption size of SelfSupervisedAE with GridSearchCV
+==============================================================
 
 Every corruption knob is an ``__init__`` parameter, so scikit-learn's
 ``GridSearchCV`` can tune it like any hyperparameter. ``OneClassKFold`` keeps

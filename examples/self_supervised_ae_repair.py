@@ -1,4 +1,5 @@
-"""Look at what SelfSupervisedAE does: input, repaired reconstruction, anomaly map.
+"""Look at what SelfSupervisedAE does: input, repaired reconstruction, anomaly map
+===============================================================================
 
 The detector learns to repair corrupted crops of a real brick-wall photograph,
 then sees crops with defects it was never shown (scratches, blobs, pasted

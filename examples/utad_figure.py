@@ -1,4 +1,5 @@
-"""Look inside UTAD: input, impression, reconstruction and anomaly map.
+"""Look inside UTAD: input, impression, reconstruction and anomaly map
+===================================================================
 
 UTAD explains its decision with intermediate images. It is trained on
 defect-free crops of a brick-wall photograph; for two normal and four

@@ -19,6 +19,7 @@ from .base import (
 )
 from .detectors import DETECTORS
 
+#: The version of skanomaly.
 __version__ = "0.1.0.dev0"
 
 globals().update({cls.__name__: cls for cls in DETECTORS})

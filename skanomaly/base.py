@@ -904,8 +904,8 @@ class BaseDeepDetector(BaseImageDetector):
     ``optimizer``, ``callbacks``) and implements ``_fit_model``: a private
     :class:`skorch.NeuralNet` trains the module of ``_build_module`` with the
     loss of ``_training_loss`` (see the hooks in the module docstring).
-    Every parameter shared by all detectors is documented in :ref:`the user
-    guide <user-guide>` and in each detector.
+    Every parameter shared by all detectors is documented in :doc:`the user
+    guide </user_guide>` and in each detector.
     """
 
     _parameter_constraints = {

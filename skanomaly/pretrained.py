@@ -311,7 +311,7 @@ class PretrainedEmbedding(
 
         Returns
         -------
-        features : ndarray of shape (n_samples, embedding_dim_), dtype float32
+        features : ndarray of shape (n_samples, ``embedding_dim_``), dtype float32
         """
         check_is_fitted(self, "backbone_")
         images = self._check_images(X)

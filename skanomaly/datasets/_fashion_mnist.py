@@ -58,6 +58,8 @@ _SUBSET_FILES = {
 }
 _SUBSET_FILES["all"] = _SUBSET_FILES["train"] + _SUBSET_FILES["test"]
 
+#: The names of the ten Fashion-MNIST classes: the label of an image is the
+#: index of its class here.
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
     "Trouser",
