@@ -32,7 +32,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m skanomaly demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check skanomaly tests benchmarks examples
+	$(BIN)/ruff check skanomaly tests benchmarks examples docs/conf.py
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -138,7 +138,7 @@ def main():
             )
             args.cached_only = cached_only
         sections += [
-            f"### {size} px, every detector at its defaults",
+            f"## {size} px, every detector at its defaults",
             "",
             table(records, list(main_models), args.textures, size),
             "",
@@ -149,7 +149,7 @@ def main():
             ablations = {k: v.set_params(input_size=32) for k, v in ablations.items()}
         records = _run(ablations, sizes[0], args)
         sections += [
-            f"### Ablations, {sizes[0]} px",
+            f"## Ablations, {sizes[0]} px",
             "",
             table(records, list(ablations), args.textures, sizes[0]),
             "",

@@ -16,7 +16,6 @@ variables turn on what needs the network or much CPU time:
     shows their code.
 """
 
-import logging
 import os
 import re
 import sys
@@ -151,21 +150,6 @@ def _foreign_docstring(app, what, name, obj, options, lines):
             lines[i] = indent + underline.group(2)[0] * len(title)
 
 
-# TEMPORARY: docs/benchmarks/patch_features.md (written by
-# benchmarks/patch_features.py) goes from its H1 straight to H3 sections. The
-# report and its generator are being edited elsewhere; once their "### " is
-# "## ", delete this filter. Only that page's heading warnings are dropped.
-class _KnownWarnings(logging.Filter):
-    def filter(self, record):
-        location = getattr(record, "location", None)
-        docname = location[0] if isinstance(location, tuple) else None
-        return not (
-            getattr(record, "subtype", None) == "header"
-            and docname == "benchmarks/patch_features"
-        )
-
-
-logging.getLogger("sphinx.myst_parser.warnings_").addFilter(_KnownWarnings())
 
 
 # -- Constants re-exported by a package -------------------------------------

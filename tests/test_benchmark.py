@@ -762,3 +762,17 @@ def test_utad_cannot_be_checkpointed():
 
     with pytest.raises(ValueError, match="cannot be checkpointed"):
         _run(detectors={"UTAD": UTAD()}, checkpoints={"UTAD": [1]})
+
+
+def test_source_digest_ignores_docstrings_and_comments():
+    """Check that editing documentation keeps a job's key and editing code does not."""
+    from skanomaly.benchmark._jobs import _code_only
+
+    code = b'"""Module."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n'
+    documented = (
+        b'"""Module, reworded."""\n\n\ndef f(x):\n    """Other doc."""\n'
+        b"    # a comment\n    return x + 1\n"
+    )
+    changed = b'"""Module."""\n\ndef f(x):\n    """Doc."""\n    return x + 2\n'
+    assert _code_only(code) == _code_only(documented)
+    assert _code_only(code) != _code_only(changed)
