@@ -30,7 +30,6 @@ import os
 import sys
 import time
 
-import numpy as np
 from pyod.models.knn import KNN
 from sklearn.pipeline import make_pipeline
 
@@ -41,6 +40,7 @@ from skanomaly.preprocessing import ImageFlattener
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import environment_lines, markdown_table, publish  # noqa: E402
+from encoder_gan import raw_norm  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -57,11 +57,6 @@ VARIANTS = {
 CHECKPOINTS = (0, 1, 2, 3, 4, 6, 8, 12)
 CLASSES = (0, 5, 6)
 KNN_NAME = "pixel KNN"
-
-
-def raw_norm(detector, task):
-    """``||E(x)||`` itself (high = anomalous): a diagnostic, not a score."""
-    return np.linalg.norm(detector.encode(task.X_test), axis=1)
 
 
 #: Columns: the default score (``latent_gaussian``), then rescored variants.

@@ -281,23 +281,30 @@ def run_benchmark(
     return BenchmarkResults(_with_rescored(records), settings)
 
 
+def _per_detector(option, value, detectors, expected):
+    """``(name, setting, estimator)`` of a ``{detector name: setting}`` option."""
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"{option} must be a dict {{detector name: {expected}}}; got "
+            f"{type(value).__name__}"
+        )
+    for name, setting in value.items():
+        if name not in detectors:
+            raise ValueError(
+                f"{option} names detector {name!r}, which is not among the "
+                f"detectors run: {list(detectors)}"
+            )
+        yield name, setting, detectors[name]
+
+
 def _check_rescore(rescore, detectors):
     """Validate ``rescore`` against the detectors; ``{}`` when None."""
     if rescore is None:
         return {}
-    if not isinstance(rescore, dict):
-        raise TypeError(
-            "rescore must be a dict {detector name: {label: scoring parameters}}; "
-            f"got {type(rescore).__name__}"
-        )
     checked = {}
-    for name, variants in rescore.items():
-        if name not in detectors:
-            raise ValueError(
-                f"rescore names detector {name!r}, which is not among the "
-                f"detectors run: {list(detectors)}"
-            )
-        estimator = detectors[name]
+    for name, variants, estimator in _per_detector(
+        "rescore", rescore, detectors, "{label: scoring parameters}"
+    ):
         allowed = tuple(getattr(estimator, "_scoring_params", ()))
         if not hasattr(estimator, "rescore") or not allowed:
             raise ValueError(
@@ -334,19 +341,10 @@ def _check_checkpoints(checkpoints, detectors):
     """Validate ``checkpoints`` against the detectors; ``{}`` when None."""
     if checkpoints is None:
         return {}
-    if not isinstance(checkpoints, dict):
-        raise TypeError(
-            "checkpoints must be a dict {detector name: list of epochs}; got "
-            f"{type(checkpoints).__name__}"
-        )
     checked = {}
-    for name, epochs in checkpoints.items():
-        if name not in detectors:
-            raise ValueError(
-                f"checkpoints names detector {name!r}, which is not among the "
-                f"detectors run: {list(detectors)}"
-            )
-        estimator = detectors[name]
+    for name, epochs, estimator in _per_detector(
+        "checkpoints", checkpoints, detectors, "list of epochs"
+    ):
         if not isinstance(estimator, BaseDeepDetector) or not getattr(
             estimator, "_checkpointable", True
         ):
