@@ -75,9 +75,7 @@ def measure(cls, X_train, X_test, batch, repeats, quick, tmp):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        path, options, providers=["CPUExecutionProvider"]
-    )
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     _onnx_scores(session, detector, X_test[:batch], batch)  # warm-up
     _torch_scores(detector, X_test[:batch], batch)
     times = {"torch": [], "onnx": []}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pyod.models.knn import KNN
 from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 
 import skanomaly.benchmark as benchmark
@@ -269,6 +270,41 @@ def test_texture_task_has_masks_and_localization_metrics():
     assert 0 <= record["pixel_roc_auc"] <= 1 and 0 <= record["aupro"] <= 1
     assert len(record["gallery"]["maps"]) == 4
     assert "AUPRO" in results.to_markdown()
+
+
+def test_texture_records_have_metrics_per_defect_type():
+    """Check the per-defect-type metrics: good images against one type each."""
+    pytest.importorskip("skimage")  # the textures extra
+    kwargs = dict(n_train=10, n_test=24, image_size=16)
+    task = load_task("textures", "grass", **kwargs)
+    kinds = task.defect_types_test
+    assert set(kinds[task.y_test == 0]) == {"good"}
+    results = run_benchmark(
+        {"AE": _tiny_ae()}, "textures", classes=["grass"], verbose=False, **kwargs
+    )
+    record = results.records[0]
+    per_defect = record["per_defect"]
+    assert set(per_defect) == set(kinds) - {"good"}
+    assert sum(entry["n"] for entry in per_defect.values()) == 12
+    scores = np.asarray(record["scores"])
+    kind = next(iter(per_defect))
+    chosen = (kinds == "good") | (kinds == kind)
+    expected = roc_auc_score(task.y_test[chosen], scores[chosen])
+    assert per_defect[kind]["roc_auc"] == pytest.approx(expected)
+    assert all(0 <= e["pixel_roc_auc"] <= 1 for e in per_defect.values())
+    header, rows = results.defect_table("pixel_roc_auc")
+    assert header[1:-1] == list(per_defect) and rows[0][0] == "AE"
+    assert "per defect type" in results.to_markdown()
+
+
+def test_one_class_records_have_no_defect_types():
+    """Check that a one-class-vs-rest task names no defect types."""
+    results = run_benchmark(
+        {"AE": _tiny_ae()}, "digits", classes=[0], n_train=20, verbose=False
+    )
+    assert results.records[0]["per_defect"] is None
+    assert results.defect_table()[1] == []
+    assert "per defect type" not in results.to_markdown()
 
 
 def test_mvtec_folder_categories(tmp_path):

@@ -148,8 +148,14 @@ def test_a_detector_names_what_blocks_its_export(digits, tmp_path):
     class _NumpyScored(BaseImageDetector):
         """A detector scoring in numpy: not a graph."""
 
-        def __init__(self, contamination=0.1, image_shape=None, channels_last=None,
-                     device="cpu", random_state=None):
+        def __init__(
+            self,
+            contamination=0.1,
+            image_shape=None,
+            channels_last=None,
+            device="cpu",
+            random_state=None,
+        ):
             self.contamination = contamination
             self.image_shape = image_shape
             self.channels_last = channels_last

@@ -170,6 +170,34 @@ def _history(final):
     ]
 
 
+def _per_defect(task, scores, maps):
+    """Metrics per defect type: the good test images against those of one type.
+
+    ``{type: {"n": images, "roc_auc", "pixel_roc_auc", "aupro"}}`` (pixel
+    metrics None without maps); None when the task names no defect types.
+    """
+    kinds = task.defect_types_test
+    if kinds is None:
+        return None
+    good = kinds == "good"
+    out = {}
+    for kind in dict.fromkeys(k for k in kinds if k != "good"):
+        chosen = good | (kinds == kind)
+        entry = {
+            "n": int(np.sum(kinds == kind)),
+            "roc_auc": float(roc_auc_score(task.y_test[chosen], scores[chosen])),
+            "pixel_roc_auc": None,
+            "aupro": None,
+        }
+        if maps is not None:
+            entry["pixel_roc_auc"] = float(
+                pixel_roc_auc(task.masks_test[chosen], maps[chosen])
+            )
+            entry["aupro"] = float(aupro(task.masks_test[chosen], maps[chosen]))
+        out[str(kind)] = entry
+    return out
+
+
 def _measure(name, estimator, task, gallery, rescore=None, checkpoints=None):
     detector = _set_seed(estimator, task.seed)
     curve = None
@@ -226,14 +254,16 @@ def _measure(name, estimator, task, gallery, rescore=None, checkpoints=None):
                 other = final.rescore(task.X_test, return_maps=with_maps, **params)
                 other, other_maps = other if with_maps else (other, None)
             other = np.asarray(other, dtype=float)
+            if other_maps is not None:
+                other_maps = np.asarray(other_maps, dtype=float)
             record["rescored"][label] = {
                 **_metrics(y, other),
                 "pixel_roc_auc": None,
                 "aupro": None,
                 "scores": [round(float(s), 7) for s in other],
+                "per_defect": _per_defect(task, other, other_maps),
             }
             if other_maps is not None:
-                other_maps = np.asarray(other_maps, dtype=float)
                 record["rescored"][label].update(
                     pixel_roc_auc=float(pixel_roc_auc(task.masks_test, other_maps)),
                     aupro=float(aupro(task.masks_test, other_maps)),
@@ -249,12 +279,13 @@ def _measure(name, estimator, task, gallery, rescore=None, checkpoints=None):
                 "masks": np.asarray(task.masks_test[shown], dtype=float).tolist(),
                 "maps": maps[shown].tolist(),
             }
+    record["per_defect"] = _per_defect(task, scores, maps)
     return record
 
 
 #: Version of the cache's record format and key; raising it invalidates every
 #: cached job.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def _describe_value(value):

@@ -127,6 +127,37 @@ class BenchmarkResults:
             rows.append(row)
         return header, rows
 
+    def defect_table(self, metric="roc_auc"):
+        """Header and rows: one row per detector, a column per defect type.
+
+        For data sets that name their defect types (textures, MVTec AD):
+        each cell is the metric on the good test images and those of one
+        defect type, averaged over classes and seeds (± the standard
+        deviation of those jobs); "mean" averages the types. Empty rows when
+        no record has per-defect metrics.
+        """
+        kinds = list(
+            dict.fromkeys(
+                kind for r in self.records for kind in (r.get("per_defect") or {})
+            )
+        )
+        header = ["detector", *kinds, "mean"]
+        rows = []
+        for det in self.detectors:
+            cells, means = [], []
+            for kind in kinds:
+                values = [
+                    r["per_defect"][kind][metric]
+                    for r in self._select(det)
+                    if (r.get("per_defect") or {}).get(kind, {}).get(metric) is not None
+                ]
+                cells.append(_mean_spread(values))
+                if values:
+                    means.append(np.mean(values))
+            if means:
+                rows.append([det, *cells, f"{np.mean(means):.3f}"])
+        return header, rows
+
     def cost_table(self):
         """Header and rows: mean fit seconds, scoring images/s, peak memory."""
         header = [
@@ -175,6 +206,15 @@ class BenchmarkResults:
         for metric in metrics:
             parts.append(f"#### {_METRIC_NAMES.get(metric, metric)} ({spread})\n")
             parts.append(_markdown(*self.table(metric)))
+        for metric in metrics:
+            header, rows = self.defect_table(metric)
+            if rows:
+                parts.append(
+                    f"#### {_METRIC_NAMES.get(metric, metric)} per defect type "
+                    "(good images against one type; mean over classes and "
+                    "seeds)\n"
+                )
+                parts.append(_markdown(header, rows))
         parts.append("#### Cost per job\n")
         parts.append(_markdown(*self.cost_table()))
         return "\n".join(parts)

@@ -48,6 +48,9 @@ class Task:
     X_test: np.ndarray
     y_test: np.ndarray
     masks_test: np.ndarray = None
+    #: Defect type of each test image ("good" for normal ones) where the data
+    #: set names them (textures, MVTec AD); None otherwise.
+    defect_types_test: np.ndarray = None
 
 
 def _subsample(n_available, n, rng):
@@ -155,7 +158,9 @@ def load_task(
     -------
     task : Task
         ``X_train``, ``y_train`` (1 for contaminating anomalies), ``X_test``,
-        ``y_test`` (1 for anomalies) and ``masks_test`` (None without masks).
+        ``y_test`` (1 for anomalies), ``masks_test`` (None without masks)
+        and ``defect_types_test`` (None where the data set names no defect
+        types).
     """
     _check_dataset(dataset, data_path)
     if not isinstance(contamination, numbers.Real) or not 0 <= contamination < 1:
@@ -171,7 +176,7 @@ def load_task(
     n_train = default_train if n_train is None else n_train
     n_test = default_test if n_test is None else n_test
     rng = check_random_state(seed)
-    masks = None
+    masks = kinds = None
     if dataset in ("fashion-mnist", "digits"):
         if dataset == "fashion-mnist":
             X, y, X_test, y_test = _load(dataset)
@@ -215,6 +220,7 @@ def load_task(
         )
         X_train, y_train = train.images, train.target
         X_test, y_test, masks = test.images, test.target, test.masks
+        kinds = test.defect_type
     else:  # mvtec
         if contamination:
             raise ValueError(
@@ -228,4 +234,7 @@ def load_task(
         y_train = np.zeros(len(X_train), dtype=np.int64)
         X_test, y_test = data.X_test[test_idx], data.y_test[test_idx]
         masks = data.masks_test[test_idx]
-    return Task(dataset, normal_class, seed, X_train, y_train, X_test, y_test, masks)
+        kinds = data.defect_type[test_idx]
+    return Task(
+        dataset, normal_class, seed, X_train, y_train, X_test, y_test, masks, kinds
+    )

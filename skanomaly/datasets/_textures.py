@@ -7,7 +7,16 @@ from scipy import ndimage
 from sklearn.utils import Bunch, check_random_state
 
 TEXTURES = ("brick", "grass", "gravel")
-DEFECT_TYPES = ("scratch", "blob", "patch", "stain")
+DEFECT_TYPES = (
+    "scratch",
+    "blob",
+    "patch",
+    "stain",
+    "crack",
+    "spots",
+    "hole",
+    "misprint",
+)
 SUBSETS = ("train", "test")
 
 # A pixel is in the ground-truth mask where the weight of a defect (the
@@ -166,11 +175,110 @@ def _stain(image, rng, sources):
     return np.minimum(np.abs(profile), 1.0), image + delta * profile
 
 
+def _crack(image, rng, sources):
+    """Thin dark crack: a persistent random walk, sometimes with a branch."""
+    size = image.shape[0]
+    line = np.zeros(image.shape, dtype=bool)
+    step = 0.5
+    n_steps = int(size * rng.uniform(0.3, 0.7) / step)
+    start = rng.uniform(0.2, 0.8, size=2) * size
+    walks = [(start, rng.uniform(0, 2 * np.pi), n_steps)]
+    if rng.uniform() < 0.5:  # a branch from somewhere along the main walk
+        walks.append((None, None, n_steps // 2))
+    visited = []
+    for origin, heading, steps in walks:
+        if origin is None:
+            origin = visited[rng.randint(len(visited))]
+            heading = rng.uniform(0, 2 * np.pi)
+        position = np.array(origin, dtype=np.float64)
+        for _ in range(steps):
+            heading += rng.normal(0.0, 0.2)
+            position = position + step * np.array([np.sin(heading), np.cos(heading)])
+            row, col = np.round(position).astype(int)
+            if not (0 <= row < size and 0 <= col < size):
+                break
+            line[row, col] = True
+            visited.append(position.copy())
+    if not line.any():
+        return np.zeros(image.shape), image
+    distance = ndimage.distance_transform_edt(~line)
+    half_width = rng.uniform(0.3, 0.9) * max(1.0, size / 128)
+    weight = np.clip(half_width + 0.5 - distance, 0.0, 1.0)
+    darkness = rng.uniform(0.5, 0.85)
+    return weight, image * (1.0 - darkness * weight)
+
+
+def _spots(image, rng, sources):
+    """Draw a cluster of small sharp-edged contamination spots of another grey."""
+    size = image.shape[0]
+    rows, cols = _grid(size)
+    center = rng.uniform(0.2, 0.8, size=2) * size
+    hard = np.zeros(image.shape, dtype=bool)
+    for _ in range(rng.randint(3, 9)):
+        spot = center + rng.normal(0.0, 0.08 * size, size=2)
+        radius = rng.uniform(0.015, 0.045) * size + 0.5
+        hard |= (rows - spot[0]) ** 2 + (cols - spot[1]) ** 2 <= radius**2
+    weight = np.clip(ndimage.gaussian_filter(hard.astype(float), 0.4), 0.0, 1.0)
+    # the contaminant: a flat grey far from the local mean, keeping a
+    # fraction of the texture underneath
+    local = image.mean()
+    shade = local + rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.45)
+    shade = float(np.clip(shade, 0.0, 1.0))
+    cover = rng.uniform(0.6, 0.9)
+    return weight, image + weight * cover * (shade - image)
+
+
+def _hole(image, rng, sources):
+    """Missing material: an irregular dark pit with a lit rim on one side."""
+    size = image.shape[0]
+    rows, cols = _grid(size)
+    center = rng.uniform(0.2, 0.8, size=2) * size
+    radius = rng.uniform(0.05, 0.12) * size
+    dr, dc = rows - center[0], cols - center[1]
+    angle = np.arctan2(dr, dc)
+    wobble = sum(
+        rng.uniform(0.0, 0.15) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
+        for k in (2, 3, 5)
+    )
+    rho = np.sqrt(dr**2 + dc**2) / (radius * (1.0 + wobble))
+    inside = np.clip((1.0 - rho) * radius / 0.75 + 0.5, 0.0, 1.0)
+    floor = rng.uniform(0.02, 0.12) + 0.08 * (1.0 - np.clip(rho, 0.0, 1.0))
+    light = rng.uniform(0, 2 * np.pi)
+    facing = np.cos(angle - light)  # the rim facing the light is lit
+    rim = np.exp(-(((rho - 1.0) * radius / 1.0) ** 2)) * np.clip(facing, 0.0, 1.0)
+    defective = image + inside * (floor - image) + 0.35 * rim * (1.0 - inside)
+    return np.maximum(inside, rim), defective
+
+
+def _misprint(image, rng, sources):
+    """Draw a band of regular stripes across the crop, as from a faulty print."""
+    size = image.shape[0]
+    rows, cols = _grid(size)
+    angle = rng.uniform(0, np.pi)
+    across = (rows - size / 2) * np.cos(angle) - (cols - size / 2) * np.sin(angle)
+    along = (rows - size / 2) * np.sin(angle) + (cols - size / 2) * np.cos(angle)
+    offset = rng.uniform(-0.25, 0.25) * size
+    half_width = rng.uniform(0.05, 0.12) * size
+    length = rng.uniform(0.4, 1.0) * size
+    band = np.clip(half_width + 0.5 - np.abs(across - offset), 0.0, 1.0)
+    band *= np.clip(
+        length / 2 + 0.5 - np.abs(along - rng.uniform(-0.2, 0.2) * size), 0.0, 1.0
+    )
+    period = rng.uniform(3.0, 6.0) * max(1.0, size / 128)
+    stripes = np.sin(2 * np.pi * along / period + rng.uniform(0, 2 * np.pi))
+    amplitude = rng.uniform(0.15, 0.3)
+    return band, image + band * amplitude * stripes
+
+
 _DEFECT_FUNCTIONS = {
     "scratch": _scratch,
     "blob": _blob,
     "patch": _patch,
     "stain": _stain,
+    "crack": _crack,
+    "spots": _spots,
+    "hole": _hole,
+    "misprint": _misprint,
 }
 
 
@@ -232,7 +340,7 @@ def make_texture_defects(
     texture="brick",
     anomaly_fraction=0.5,
     subset="train",
-    defect_types=("scratch", "blob", "patch", "stain"),
+    defect_types=DEFECT_TYPES,
     random_state=None,
     return_X_y=False,
 ):
@@ -258,9 +366,9 @@ def make_texture_defects(
     subset : {"train", "test"}, default="train"
         Crop from the top ("train") or the bottom ("test") half of the
         photograph, so that the two subsets never share a pixel.
-    defect_types : sequence of str, default=("scratch", "blob", "patch", \
-"stain")
-        The defect types to draw from, uniformly; see Notes.
+    defect_types : sequence of str, default=all eight types
+        The defect types to draw from, uniformly: some of "scratch", "blob",
+        "patch", "stain", "crack", "spots", "hole" and "misprint"; see Notes.
     random_state : int, RandomState instance or None, default=None
         Controls the crops and the defects. Pass an int for reproducible
         output.
@@ -296,7 +404,10 @@ def make_texture_defects(
     (a rectangle pasted from another texture photograph, rescaled to the
     contrast of the host photograph and shifted to the crop's mean) and
     "stain" (a smooth, irregular, low-contrast shift with a faint
-    compensating halo, which keeps the crop's mean). The defects of an image
+    compensating halo, which keeps the crop's mean), "crack" (a thin dark
+    random walk, sometimes branched), "spots" (a cluster of small sharp
+    spots of a flat grey), "hole" (an irregular dark pit with a lit rim) and
+    "misprint" (a band of regular stripes). The defects of an image
     do not overlap. A mask marks the pixels where a
     defect applies at least a quarter of its full strength, i.e. without the
     faint fringe of its soft edges.
@@ -347,7 +458,7 @@ def make_texture_defects(
 
     images = np.empty((n_samples, image_size, image_size), dtype=np.float32)
     masks = np.zeros((n_samples, image_size, image_size), dtype=np.uint8)
-    kinds = np.full(n_samples, "good", dtype="<U7")
+    kinds = np.full(n_samples, "good", dtype=f"<U{max(map(len, DEFECT_TYPES))}")
     origins = np.empty((n_samples, 2), dtype=np.int64)
     for i in range(n_samples):
         top = rng.randint(0, host.shape[0] - image_size + 1)

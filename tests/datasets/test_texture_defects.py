@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from skanomaly.datasets import make_texture_defects
+from skanomaly.datasets._textures import DEFECT_TYPES
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -31,12 +32,7 @@ def test_shapes_dtypes_and_labels():
     has_defect = data.masks.reshape(40, -1).any(axis=1)
     np.testing.assert_array_equal(has_defect, data.target == 1)
     np.testing.assert_array_equal(data.defect_type == "good", data.target == 0)
-    assert set(data.defect_type[data.target == 1]) <= {
-        "scratch",
-        "blob",
-        "patch",
-        "stain",
-    }
+    assert set(data.defect_type[data.target == 1]) <= set(DEFECT_TYPES)
     assert data.crop_origin.shape == (40, 2)
     assert "MVTec" in data.DESCR
 
@@ -61,12 +57,19 @@ def test_masks_mark_changed_pixels(texture):
 
 def test_every_defect_type_and_stains_keep_the_mean():
     """Check each defect type alone; stains do not shift the image mean."""
-    for kind in ("scratch", "blob", "patch", "stain"):
-        data = make_texture_defects(
-            6, image_size=32, defect_types=[kind], anomaly_fraction=1.0, random_state=2
-        )
-        assert (data.defect_type == kind).all()
-        assert data.masks.reshape(6, -1).any(axis=1).all()
+    assert DEFECT_TYPES[:4] == ("scratch", "blob", "patch", "stain")
+    assert set(DEFECT_TYPES[4:]) == {"crack", "spots", "hole", "misprint"}
+    for kind in DEFECT_TYPES:
+        for size in (32, 128):
+            data = make_texture_defects(
+                6,
+                image_size=size,
+                defect_types=[kind],
+                anomaly_fraction=1.0,
+                random_state=2,
+            )
+            assert (data.defect_type == kind).all()
+            assert data.masks.reshape(6, -1).any(axis=1).all()
     stains = make_texture_defects(
         10, image_size=64, defect_types="stain", anomaly_fraction=1.0, random_state=3
     )
@@ -123,7 +126,7 @@ def test_anomaly_fraction_extremes_and_return_X_y():
         (dict(anomaly_fraction=1.5), "anomaly_fraction"),
         (dict(subset="all"), "subset must be"),
         (dict(defect_types=()), "defect_types"),
-        (dict(defect_types=("scratch", "hole")), "defect_types"),
+        (dict(defect_types=("scratch", "pit")), "defect_types"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, match):

@@ -2,6 +2,7 @@
 
 import numbers
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -17,6 +18,11 @@ from .corruption import PATTERN_SOURCES, corrupt
 from .torch_model import RepairNetModule
 
 __all__ = ["SelfSupervisedAE"]
+
+#: Floor of the per-pixel standard deviation of ``map_normalization=
+#: "standardize"``, as a fraction of its mean over the image: pixels that
+#: every training image reconstructs perfectly do not blow up.
+_STD_FLOOR = 0.1
 
 
 @register_detector
@@ -42,7 +48,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
 
     Parameters
     ----------
-    n_filters : int, default=32
+    n_filters : int, default=16
         Channels at full resolution, doubled at each downsampling stage.
     depth : int, default=2
         Number of stride-2 stages before the bottleneck. Images whose sides
@@ -71,9 +77,26 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         If > 0, Gaussian noise (std drawn up to this value) added to both the
         corrupted input and the target, the identity-anchoring variant of the
         authors' follow-up (arXiv 2511.07233).
+    corrupted_weight : float, default=0.0
+        Extra weight of the corrupted pixels in the training loss: the
+        squared error of each pixel is weighted by ``1 + corrupted_weight *
+        a * m`` (the effective corruption mask), normalised by the mean
+        weight. 0 gives the plain mean squared error. A weight of 5 helped
+        on grass after 30 epochs (pixel ROC AUC +0.03) but, with few
+        optimizer steps, slows the copying of clean pixels enough to invert
+        the map (see ``docs/self_supervised_ae.md``).
+    map_normalization : {"standardize", "none"}, default="standardize"
+        ``"standardize"``: before smoothing, the squared error of each pixel
+        is standardized by its mean and standard deviation over the training
+        images at that position (``error_mean_``, ``error_std_``; the
+        standard deviation floored at a tenth of its mean over the image), so
+        that places where normal images are always hard to reconstruct
+        (edges of objects, image borders) do not outshine a defect.
+        ``"none"``: the raw squared error.
     smoothing_sigma : float, default=1.0
         Standard deviation, in pixels, of the Gaussian that smooths the
-        squared error into the anomaly map. 0 disables smoothing.
+        (standardized) squared error into the anomaly map. 0 disables
+        smoothing.
     score : {"max", "top_k", "mean"}, default="max"
         Image score from the anomaly map: its maximum, the mean of its
         ``top_k`` highest pixels, or its mean (the plain reconstruction error).
@@ -82,8 +105,11 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     %(contamination)s
     %(image_shape)s
     %(channels_last)s
-    max_epochs : int, default=30
-        Passes over the training images (each sees fresh corruptions).
+    max_epochs : int, default=5
+        Passes over the training images (each sees fresh corruptions). With
+        the other defaults, 6,000 images of 28x28 (or 1,000 of 64x64) train
+        in about two minutes on 2 CPU cores; GPU users raise ``n_filters``
+        and ``max_epochs``.
     batch_size : int, default=64
         Images per step, for training and scoring.
     lr : float, default=1e-3
@@ -105,6 +131,10 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         ``(C, H, W)`` seen in ``fit``.
     module_ : RepairNetModule
         The trained network.
+    error_mean_, error_std_ : ndarray of shape (H, W)
+        Mean and standard deviation of the squared reconstruction error
+        (mean over channels) of the training images at each pixel, used by
+        ``map_normalization="standardize"``.
     net_ : skorch.NeuralNet
         The skorch net that trained it.
     history_ : skorch.History
@@ -136,7 +166,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     #: Named settings (see :class:`~skanomaly.base.BaseImageDetector`):
     #: tiny networks for the common checks, 8x8 digits for the demo, and the
     #: benchmark's quick and full runs.
-    _scoring_params = ("score", "top_k", "smoothing_sigma")
+    _scoring_params = ("score", "top_k", "smoothing_sigma", "map_normalization")
 
     presets = {
         "test": dict(n_filters=4, depth=1, max_epochs=2),
@@ -160,6 +190,8 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         "opacity": [tuple, list],
         "pattern_sources": [tuple, list],
         "noise_std": [Interval(numbers.Real, 0, None, closed="left")],
+        "corrupted_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "map_normalization": [StrOptions({"standardize", "none"})],
         "smoothing_sigma": [Interval(numbers.Real, 0, None, closed="left")],
         "score": [StrOptions({"max", "top_k", "mean"})],
         "top_k": [Interval(numbers.Real, 0, 1, closed="right")],
@@ -168,7 +200,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     def __init__(
         self,
         *,
-        n_filters=32,
+        n_filters=16,
         depth=2,
         dilations=(1, 2, 4, 8),
         n_bottleneck_blocks=2,
@@ -179,13 +211,15 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         opacity=(0.3, 1.0),
         pattern_sources=PATTERN_SOURCES,
         noise_std=0.0,
+        corrupted_weight=0.0,
+        map_normalization="standardize",
         smoothing_sigma=1.0,
         score="max",
         top_k=0.01,
         contamination=0.1,
         image_shape=None,
         channels_last=None,
-        max_epochs=30,
+        max_epochs=5,
         batch_size=64,
         lr=1e-3,
         optimizer=torch.optim.Adam,
@@ -205,6 +239,8 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.opacity = opacity
         self.pattern_sources = pattern_sources
         self.noise_std = noise_std
+        self.corrupted_weight = corrupted_weight
+        self.map_normalization = map_normalization
         self.smoothing_sigma = smoothing_sigma
         self.score = score
         self.top_k = top_k
@@ -272,11 +308,29 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         )
 
     def _training_loss(self, module, X):
-        corrupted, target, _ = self._corrupt(X)
-        return F.mse_loss(module(corrupted), target)
+        corrupted, target, masks = self._corrupt(X)
+        if self.corrupted_weight == 0:
+            return F.mse_loss(module(corrupted), target)
+        weight = 1 + self.corrupted_weight * masks
+        error = (module(corrupted) - target).pow(2)
+        return (error * weight).mean() / weight.mean()
+
+    @staticmethod
+    def _squared_error(module, X):
+        """Squared reconstruction error, mean over channels, ``(n, 1, H, W)``."""
+        return (X - module(X)).pow(2).mean(dim=1, keepdim=True)
+
+    def _fit_statistics(self, X):
+        errors = self._batched(X, self._squared_error)[:, 0].astype(np.float64)
+        self.error_mean_ = errors.mean(axis=0).astype(np.float32)
+        self.error_std_ = errors.std(axis=0).astype(np.float32)
 
     def _anomaly_map_batch(self, module, X):
-        error = (X - module(X)).pow(2).mean(dim=1, keepdim=True)
+        error = self._squared_error(module, X)
+        if self.map_normalization == "standardize":
+            mean = torch.as_tensor(self.error_mean_, device=error.device)
+            std = torch.as_tensor(self.error_std_, device=error.device)
+            error = (error - mean) / (std + _STD_FLOOR * std.mean())
         return gaussian_blur(error, self.smoothing_sigma)[:, 0]
 
     def _score_and_map_batch(self, module, X, with_map):
