@@ -498,6 +498,15 @@ def test_cache_key_covers_callback_parameters_and_source():
     assert _source_digest(a) != _source_digest(knn)
 
 
+def test_cache_key_covers_the_code_that_builds_the_data(monkeypatch):
+    """Check that a change of the data sets' code changes the job key."""
+    task = {"dataset": "textures", "normal_class": "brick"}
+    before = benchmark_jobs._job_key("AE", _tiny_ae(), task)
+    assert len(benchmark_jobs._data_digest()) == 12
+    monkeypatch.setattr(benchmark_jobs, "_data_digest", lambda: "changed")
+    assert benchmark_jobs._job_key("AE", _tiny_ae(), task) != before
+
+
 def test_plots_leave_pyplot_and_threads_alone(tmp_path):
     """Check that plots and jobs change no process-wide state.
 

@@ -384,6 +384,26 @@ def _code_only(source):
     return ast.dump(tree).encode()
 
 
+def _data_digest():
+    """Hash of the code that builds the tasks: the data sets and the splits.
+
+    A change of a generator (e.g. new defect types) changes the test images
+    without changing the task's parameters.
+    """
+    from .. import datasets
+
+    folder = os.path.dirname(datasets.__file__)
+    files = sorted(
+        os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")
+    )
+    files.append(os.path.join(os.path.dirname(__file__), "_tasks.py"))
+    digest = hashlib.sha1()
+    for path in files:
+        with open(path, "rb") as f:
+            digest.update(_code_only(f.read()))
+    return digest.hexdigest()[:12]
+
+
 def _job_key(name, estimator, task_spec, rescore=None, checkpoints=None):
     from .. import __version__
 
@@ -394,6 +414,7 @@ def _job_key(name, estimator, task_spec, rescore=None, checkpoints=None):
         "version": __version__,
         "format": CACHE_FORMAT,
         "source": _source_digest(estimator),
+        "data": _data_digest(),
     }
     if rescore:  # absent otherwise: the keys of earlier runs stay valid
         spec["rescore"] = _describe_value(rescore)
