@@ -15,8 +15,10 @@ network at its initial weights, scored the same way), ConvAutoEncoder
 installed, PaDiM (pretrained features, a reference). Rescored variants of
 the same fits (``run_benchmark(rescore=...)``): SelfSupervisedAE's map
 without the per-pixel standardization (``map_normalization="none"``) and
-its image score as the map's mean; UTAD's first stage alone and its latent
-k-NN score.
+its image score as the map's mean; UTAD's first stage alone (the
+impression's residual), the combination of the released post-processing
+instead of the reconstruction residual, its map without the per-pixel
+standardization, and its latent k-NN score.
 
     python benchmarks/textures.py                 # writes docs/benchmarks/textures.md
     python benchmarks/textures.py --quick         # smoke run, prints
@@ -62,6 +64,8 @@ RESCORE = {
     },
     "UTAD": {
         "first stage alone": dict(stages=1),
+        "released combination": dict(combination="released"),
+        "map not standardized": dict(map_normalization="none"),
         "latent k-NN": dict(score="latent_knn"),
     },
 }

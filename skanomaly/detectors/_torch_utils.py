@@ -19,7 +19,13 @@ __all__ = [
     "pad_to_multiple",
     "padded_size",
     "squared_error_map",
+    "standardize_map",
 ]
+
+#: Floor of the per-pixel standard deviation of :func:`standardize_map`, as a
+#: fraction of its mean over the image: pixels that every training image
+#: reconstructs perfectly do not blow up.
+STD_FLOOR = 0.1
 
 
 def pad_to_multiple(x, multiple, mode="replicate"):
@@ -86,6 +92,19 @@ def euclidean_distances(a, b, exact=False):
 def squared_error_map(x, reconstruction):
     """Per-pixel squared error averaged over channels: ``(batch, H, W)``."""
     return (x - reconstruction).pow(2).mean(dim=1)
+
+
+def standardize_map(maps, mean, std):
+    """Standardize maps ``(n, 1, H, W)`` per pixel by training statistics.
+
+    ``mean`` and ``std`` are arrays or tensors of shape ``(H, W)``: the mean
+    and standard deviation of the training images' maps at each position.
+    The standard deviation is floored at :data:`STD_FLOOR` times its mean
+    over the image.
+    """
+    mean = torch.as_tensor(mean, device=maps.device, dtype=maps.dtype)
+    std = torch.as_tensor(std, device=maps.device, dtype=maps.dtype)
+    return (maps - mean) / (std + STD_FLOOR * std.mean())
 
 
 def _gaussian_kernel1d(sigma, device, dtype):

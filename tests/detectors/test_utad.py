@@ -44,9 +44,18 @@ def test_module_sizes_and_ranges(size):
         assert module.reconstruct(x).shape == x.shape
         out = module.expert_outputs(x)
         assert out["x_hats"].shape == out["m_hats"].shape == (2, 3, 3, *size)
+        assert module.expert_outputs(x, naive=False)["m_hats"] is None
         maps = module.anomaly_map(x)
         assert maps.shape == (2, 1, *size) and (maps >= 0).all()
         assert module.anomaly_map(x, stages=1).shape == (2, 1, *size)
+        # every kind of map, from one pass, equals the map of that kind alone
+        kinds = ["impression", "reconstruction", "released"]
+        every = module.anomaly_maps(x, kinds)
+        for kind, stages in [("impression", 1), ("reconstruction", 2)]:
+            alone = module.anomaly_map(x, stages=stages, combination=kind)
+            torch.testing.assert_close(every[kind], alone)
+        released = module.anomaly_map(x, combination="released")
+        torch.testing.assert_close(every["released"], released)
         assert module.latent_mean(x).shape == (2, 16)
 
 
@@ -178,21 +187,30 @@ def test_histories_of_both_stages(planted_detector):
     assert detector.impression_history_ is detector.impression_net_.history
     for history, names in [
         (detector.impression_history_, ["impression_recon", "impression_kl"]),
-        (detector.history_, ["expert_recon", "expert_paired", "expert_latent"]),
+        (detector.history_, ["expert_recon", "expert_paired"]),
     ]:
         assert len(history) == 10
         for name in ["train_loss", *names]:
             values = np.array(history[:, name])
             assert np.isfinite(values).all()
         assert history[-1, "train_loss"] < 0.7 * history[0, "train_loss"]
+    # latent_recon_weight=0 (the default) skips the translations' term
+    assert "expert_latent" not in detector.history_[-1]
 
 
 def test_epochs_per_stage():
     """Check that impression_epochs and expert_epochs override max_epochs."""
     X = smooth_images(20)
-    detector = UTAD(max_epochs=3, impression_epochs=1, expert_epochs=2, **TINY).fit(X)
+    detector = UTAD(
+        max_epochs=3,
+        impression_epochs=1,
+        expert_epochs=2,
+        latent_recon_weight=1.0,
+        **TINY,
+    ).fit(X)
     assert len(detector.impression_history_) == 1
     assert len(detector.history_) == 2
+    assert np.isfinite(detector.history_[:, "expert_latent"]).all()
 
 
 def test_first_stage_alone_is_the_first_stage_of_two():
@@ -208,8 +226,25 @@ def test_first_stage_alone_is_the_first_stage_of_two():
     scale = float(one.module_.data_scale)
     expected = ((X - one.impression(X)[:, 0]) / scale) ** 2
     assert maps.shape == X.shape and np.isfinite(maps).all()
-    one_raw = UTAD(stages=1, max_epochs=2, smoothing_sigma=0, **TINY).fit(X)
+    one_raw = UTAD(
+        stages=1, max_epochs=2, smoothing_sigma=0, map_normalization="none", **TINY
+    ).fit(X)
     np.testing.assert_allclose(one_raw.anomaly_map(X), expected, rtol=1e-4, atol=1e-6)
+    # standardized: by the per-pixel statistics of the training images' maps
+    assert one_raw.map_kinds_ == ("impression",)
+    assert one_raw.map_mean_.shape == one_raw.map_std_.shape == (1, *X.shape[1:])
+    mean, std = expected.mean(axis=0), expected.std(axis=0)
+    standardized = one_raw.rescore(X, return_maps=True, map_normalization="standardize")
+    np.testing.assert_allclose(
+        standardized[1], (expected - mean) / (std + 0.1 * std.mean()), atol=1e-3
+    )
+    # the training scores, computed from the maps of the statistics pass, are
+    # those of decision_function
+    for detector in (one, two):
+        np.testing.assert_allclose(
+            detector.decision_scores_, detector.decision_function(X), rtol=1e-5
+        )
+    assert two.map_kinds_ == ("impression", "reconstruction", "released")
     with pytest.raises(ValueError, match="stages=1"):
         one.reconstruct(X)
     with pytest.raises(ValueError, match="fitted with stages=1"):
@@ -240,10 +275,16 @@ def test_score_options():
     np.fill_diagonal(distances, np.inf)
     expected = np.sort(distances, axis=1)[:, : fitted.n_neighbors].mean(axis=1)
     np.testing.assert_allclose(fitted.decision_scores_, expected, rtol=1e-4)
-    # the released code's renormalization of the Expert-Net outputs, as an option
-    _, renormalized = detector.rescore(Y, return_maps=True, renormalize=True)
-    assert np.isfinite(renormalized).all() and (renormalized >= 0).all()
-    assert not np.allclose(renormalized, maps)
+    # the released code's renormalization of the Expert-Net outputs, as an
+    # option of the fit (it changes the maps whose statistics fit stores)
+    with pytest.raises(ValueError, match="renormalize"):
+        detector.rescore(Y, renormalize=True)
+    renormalized = make_detector(
+        UTAD, max_epochs=1, renormalize=True, combination="released", **TINY
+    ).fit(X)
+    released = detector.rescore(Y, return_maps=True, combination="released")[1]
+    assert np.isfinite(renormalized.anomaly_map(Y)).all()
+    assert not np.allclose(renormalized.anomaly_map(Y), released)
 
 
 def test_adversarial_and_mutual_information_options():

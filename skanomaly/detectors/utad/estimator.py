@@ -12,7 +12,12 @@ from ...base import (
     ReconstructionMixin,
     register_detector,
 )
-from .._torch_utils import gaussian_blur, knn_scores, pad_to_multiple
+from .._torch_utils import (
+    gaussian_blur,
+    knn_scores,
+    pad_to_multiple,
+    standardize_map,
+)
 from .expert_net import ExpertGenerator, ExpertNet
 from .impression_net import ImpressionNet
 from .losses import ImpressionTrainer, expert_loss, impression_loss
@@ -69,13 +74,14 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         that a detector fitted with ``stages=2`` can be scored as its own
         first stage with ``set_params(stages=1)`` (the same IE-Net as a fit
         with ``stages=1`` and the same seed).
-    impression_filters : tuple of int, default=(8, 16, 32)
+    impression_filters : tuple of int, default=(4, 8, 16)
         Branch widths of the IE-Net's inception blocks, shallow to deep. Its
         length is the number of 2x poolings before the bottleneck.
     impression_channels : int, default=16
         Channels of the IE-Net's bottleneck. The bottleneck holds
         ``impression_channels * H * W / 4 ** len(impression_filters)``
-        values (256 at 32x32): small, so that the impression stays coarse.
+        values (256 at 32x32, 1,024 at 64x64): small, so that the impression
+        stays coarse.
     impression_latent_dim : int, default=16
         Size of the Gaussian code of the IE-Net's info head (KL prior,
         latent k-NN score).
@@ -95,9 +101,9 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         configuration uses 1.5 and 0.5. ``0`` builds no critic.
     discriminator_lr : float, default=1e-4
         Learning rate of the image discriminator.
-    expert_dim : int, default=16
+    expert_dim : int, default=8
         Channels of the Expert-Net's first convolutions (the released code
-        uses 64, the CPU-sized proposal 32).
+        uses 64).
     expert_n_downsample : int, default=1
         Stride-2 stages of the content encoders.
     expert_n_res : int, default=1
@@ -112,15 +118,29 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         Weight of the within-domain L1 reconstructions.
     paired_weight : float, default=10.0
         Weight of the paired term ``|Dec_i(Enc^c_m(m), Enc^s_i(x)) - x|_1``.
-    latent_recon_weight : float, default=1.0
+    latent_recon_weight : float, default=0.0
         Weight of the latent (content and detail code) reconstruction of
-        translations with random detail codes; ``0`` skips them.
-    n_detail_samples : int, default=10
+        translations with random detail codes (MUNIT's, released weight 1);
+        ``0`` skips them, which saves about a third of stage 2's time. The
+        default map does not translate with random codes; the naive
+        impressions of ``combination="released"`` do.
+    n_detail_samples : int, default=4
         Number of detail codes sampled for the naive impressions and the
-        reconstruction variance.
+        reconstruction variance (released: 10).
     detail_jitter : float, default=0.1
         Standard deviation of the noise added to the input's detail code to
         sample reconstructions.
+    combination : {"reconstruction", "released"}, default="reconstruction"
+        The two-stage map. ``"reconstruction"``: the residual of the
+        high-fidelity reconstruction less its variance over the sampled
+        detail codes, ``max(0, R(x, x_hat) - variance_weight * Var(x_hat))``.
+        ``"released"``: the combination of the released post-processing,
+        which also adds the residual of the naive impressions and subtracts
+        the difference between reconstruction and impression,
+        ``max(0, R(x, x_hat) + R(x, m_hat) - variance_weight * Var(x_hat)
+        - R(x_hat, m))``; on the texture defects and on Fashion-MNIST its
+        extra terms make the map worse than the reconstruction residual
+        alone (see ``docs/utad.md``).
     variance_weight : float, default=1.0
         Weight of the reconstruction variance subtracted in the map.
     renormalize : bool, default=False
@@ -131,7 +151,14 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         on the same [0, 1] scale as the input, so their outputs need no
         rescaling, and the stretch to the coarse impression's range adds
         residuals of its own (see ``docs/utad.md``).
-    smoothing_sigma : float, default=1.0
+    map_normalization : {"standardize", "none"}, default="standardize"
+        ``"standardize"``: before smoothing, the map of each pixel is
+        standardized by its mean and standard deviation over the training
+        images at that position (``map_mean_``, ``map_std_``; the standard
+        deviation floored at a tenth of its mean over the image), so that
+        places every normal image reconstructs badly (image borders, object
+        edges) do not outshine a defect. ``"none"``: the raw map.
+    smoothing_sigma : float, default=2.0
         Standard deviation, in pixels, of the Gaussian that smooths the map
         (0 disables it).
     score : {"max", "latent_knn"}, default="max"
@@ -144,10 +171,12 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     %(contamination)s
     %(image_shape)s
     %(channels_last)s
-    max_epochs : int, default=20
+    max_epochs : int, default=2
         Epochs of each stage unless ``impression_epochs``/``expert_epochs``
-        are given.
-    batch_size : int, default=64
+        are given. Sized for about two minutes of fit on 1,000 texture crops
+        of 64x64 on two CPU cores (see ``docs/utad.md`` for the measured
+        times); on a GPU, raise it with the network's width.
+    batch_size : int, default=32
         Images per step, for training and scoring.
     lr : float, default=1e-3
         Learning rate of both stages.
@@ -167,6 +196,15 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         As in PyOD: scores, threshold and labels of the training images.
     image_shape_ : tuple of int
         ``(C, H, W)`` seen in ``fit``.
+    map_kinds_ : tuple of str
+        The maps whose statistics are stored: ``"impression"`` (the first
+        stage's map) and, with ``stages=2``, ``"reconstruction"`` and
+        ``"released"`` (the two ``combination`` options).
+    map_mean_, map_std_ : ndarray of shape (len(map_kinds_), H, W)
+        Per-pixel mean and standard deviation of the training images'
+        unsmoothed maps of each kind, at the ``variance_weight`` and
+        ``renormalize`` of the fit. Used by ``map_normalization=
+        "standardize"``.
     module_ : UTADModule
         Both trained stages (``module_.impression_net``,
         ``module_.expert_net``) and the inference computations.
@@ -256,8 +294,10 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         "latent_recon_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "n_detail_samples": [Interval(numbers.Integral, 2, None, closed="left")],
         "detail_jitter": [Interval(numbers.Real, 0, None, closed="left")],
+        "combination": [StrOptions({"reconstruction", "released"})],
         "variance_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "renormalize": ["boolean"],
+        "map_normalization": [StrOptions({"standardize", "none"})],
         "smoothing_sigma": [Interval(numbers.Real, 0, None, closed="left")],
         "score": [StrOptions({"max", "latent_knn"})],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -266,12 +306,15 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     #: Two skorch nets train two networks: the benchmark cannot score a
     #: half-trained UTAD (see ``run_benchmark(checkpoints=...)``).
     _checkpointable = False
+    #: ``variance_weight`` and ``renormalize`` change the maps whose training
+    #: statistics ``fit`` stores (``map_mean_``, ``map_std_``): they are not
+    #: scoring parameters.
     _scoring_params = (
         "stages",
         "score",
         "n_neighbors",
-        "variance_weight",
-        "renormalize",
+        "combination",
+        "map_normalization",
         "smoothing_sigma",
     )
 
@@ -290,7 +333,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self,
         *,
         stages=2,
-        impression_filters=(8, 16, 32),
+        impression_filters=(4, 8, 16),
         impression_channels=16,
         impression_latent_dim=16,
         impression_epochs=None,
@@ -300,7 +343,7 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         mi_local_weight=0.0,
         mi_global_weight=0.0,
         discriminator_lr=1e-4,
-        expert_dim=16,
+        expert_dim=8,
         expert_n_downsample=1,
         expert_n_res=1,
         detail_dim=8,
@@ -308,19 +351,21 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         expert_epochs=None,
         expert_recon_weight=10.0,
         paired_weight=10.0,
-        latent_recon_weight=1.0,
-        n_detail_samples=10,
+        latent_recon_weight=0.0,
+        n_detail_samples=4,
         detail_jitter=0.1,
+        combination="reconstruction",
         variance_weight=1.0,
         renormalize=False,
-        smoothing_sigma=1.0,
+        map_normalization="standardize",
+        smoothing_sigma=2.0,
         score="max",
         n_neighbors=5,
         contamination=0.1,
         image_shape=None,
         channels_last=None,
-        max_epochs=20,
-        batch_size=64,
+        max_epochs=2,
+        batch_size=32,
         lr=1e-3,
         optimizer=torch.optim.Adam,
         callbacks=None,
@@ -350,8 +395,10 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         self.latent_recon_weight = latent_recon_weight
         self.n_detail_samples = n_detail_samples
         self.detail_jitter = detail_jitter
+        self.combination = combination
         self.variance_weight = variance_weight
         self.renormalize = renormalize
+        self.map_normalization = map_normalization
         self.smoothing_sigma = smoothing_sigma
         self.score = score
         self.n_neighbors = n_neighbors
@@ -493,15 +540,41 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         expert = self._expert_net() if self.stages == 2 else None
         return self._utad_module(self._impression_net(), expert)
 
+    def _map_kind(self):
+        return "impression" if self.stages == 1 else self.combination
+
     def _fit_statistics(self, X):
         latents = self._batched(X, lambda module, x: module.latent_mean(x))
         with torch.inference_mode(False):
             self.module_.train_latents = torch.tensor(latents, device=self.device_)
+        kinds = ["impression"]
+        if self.module_.expert_net is not None:
+            kinds += ["reconstruction", "released"]
+
+        def maps(module, x):
+            found = module.anomaly_maps(
+                x, kinds, self.variance_weight, self.renormalize
+            )
+            return torch.cat([found[kind] for kind in kinds], dim=1)
+
+        raw = self._batched(X, maps)
+        self.map_kinds_ = tuple(kinds)
+        self.map_mean_ = raw.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self.map_std_ = raw.std(axis=0, dtype=np.float64).astype(np.float32)
+        # the training scores reuse these maps instead of a second pass
+        if self._map_kind() in kinds:
+            self._training_maps = raw[:, kinds.index(self._map_kind())]
 
     # ---------------------------------------------------------------- scoring
     def _training_scores(self, X):
+        maps = self.__dict__.pop("_training_maps", None)
         if self.score != "latent_knn":
-            return super()._training_scores(X)
+            if maps is None:
+                return super()._training_scores(X)
+            return self._batched(
+                maps[:, None],
+                lambda module, raw: self._finish_map(raw).flatten(1).amax(dim=1),
+            ).astype(np.float64)
         # each training latent is its own nearest neighbour: leave it out, as
         # PyOD's KNN does, so that threshold_ means something
         latents = self.module_.train_latents
@@ -525,14 +598,22 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
                 "not trained. Refit with stages=2, or score with stages=1."
             )
 
+    def _finish_map(self, maps):
+        """Standardize (``map_normalization``) and smooth raw maps ``(n, 1, H, W)``."""
+        if self.map_normalization == "standardize":
+            i = self.map_kinds_.index(self._map_kind())
+            maps = standardize_map(maps, self.map_mean_[i], self.map_std_[i])
+        return gaussian_blur(maps, self.smoothing_sigma)[:, 0]
+
     def _anomaly_map_batch(self, module, X):
         maps = module.anomaly_map(
             X,
             stages=self.stages,
             variance_weight=self.variance_weight,
             renormalize=self.renormalize,
+            combination=self.combination,
         )
-        return gaussian_blur(maps, self.smoothing_sigma)[:, 0]
+        return self._finish_map(maps)
 
     def _score_batch(self, module, X):
         if self.score == "latent_knn":

@@ -10,7 +10,10 @@ intermediate results of Liu, Zhuang and Lu (arXiv 2103.11671):
   with content from the impression and only a global detail code from ``x``;
 * the **naive impressions** ``m_hat_k = Dec_m(Enc^c_i(x), s_k)``, ``x``'s own
   content rendered in the impression domain with sampled detail codes;
-* the **anomaly map** of the released post-processing (``postprocessing.py``,
+* the **anomaly map**: by default the residual of the high-fidelity
+  reconstruction less its variance over sampled detail codes,
+  ``max(0, R(x, mean_k x_hat_k) - variance_weight * mean_c Var_k(x_hat_k))``;
+  or the combination of the released post-processing (``postprocessing.py``,
   "a brute force combination"), computed in float on [0, 1] images::
 
       e = max(0, R(x, mean_k x_hat_k) + R(x, mean_k m_hat_k)
@@ -171,13 +174,14 @@ class UTADModule(nn.Module):
         _, z = self.impression_net.encode(xp)
         return self.impression_net.latent_distribution(z)[0]
 
-    def expert_outputs(self, x, renormalize=False):
+    def expert_outputs(self, x, renormalize=False, naive=True):
         """Everything the two-stage map needs, on the [0, 1] scale.
 
         Returns a dict of ``x`` and ``m`` ``(n, C, H, W)``, and of ``x_hats``
         and ``m_hats``, ``(n, K, C, H, W)``, cropped to the input's size and,
         with ``renormalize``, min-max renormalized to the range of ``m`` and
-        ``x`` respectively.
+        ``x`` respectively. ``naive=False`` skips the naive impressions
+        (``m_hats`` is then ``None``).
         """
         self._require_expert()
         size = x.shape[-2:]
@@ -192,46 +196,86 @@ class UTADModule(nn.Module):
         x_hats = expert.image.decode(
             content_m.repeat_interleave(k, dim=0), details.reshape(n * k, -1)
         )
-        content_x = expert.image.encode_content(x_in)
-        m_hats = expert.impression.decode(
-            content_x.repeat_interleave(k, dim=0), self.detail_samples.repeat(n, 1)
-        )
 
         def unfold(images):
             images = crop_to((images + 1) / 2, size)
             return images.reshape(n, k, *images.shape[1:])
 
         x, m = crop_to(xp, size), crop_to(m, size)
-        x_hats, m_hats = unfold(x_hats), unfold(m_hats)
+        x_hats = unfold(x_hats)
         if renormalize:
-            x_hats, m_hats = match_range(x_hats, m), match_range(m_hats, x)
+            x_hats = match_range(x_hats, m)
+        m_hats = None
+        if naive:
+            content_x = expert.image.encode_content(x_in)
+            m_hats = unfold(
+                expert.impression.decode(
+                    content_x.repeat_interleave(k, dim=0),
+                    self.detail_samples.repeat(n, 1),
+                )
+            )
+            if renormalize:
+                m_hats = match_range(m_hats, x)
         return {"x": x, "m": m, "x_hats": x_hats, "m_hats": m_hats}
 
     # --------------------------------------------------------------- the map
-    def anomaly_map(self, x, stages=2, variance_weight=1.0, renormalize=False):
+    def anomaly_maps(self, x, kinds, variance_weight=1.0, renormalize=False):
+        """Unsmoothed anomaly maps ``(n, 1, H, W)`` of several kinds, one pass.
+
+        ``kinds`` is a collection of:
+
+        * ``"impression"``: the first stage alone, ``R(x, m)``, the
+          impression's residual (the ablation of the two-stage design);
+        * ``"reconstruction"``: the residual of the high-fidelity
+          reconstruction less its variance over the sampled detail codes,
+          ``max(0, R(x, mean_k x_hat_k) - variance_weight * mean_c
+          Var_k(x_hat_k))``;
+        * ``"released"``: the combination ``e`` of the module docstring
+          (without the min-max renormalization if ``renormalize`` is false).
+
+        Returns a dict ``{kind: map}``; higher = more abnormal.
+        """
+        kinds = set(kinds)
+        if kinds - {"impression", "reconstruction", "released"}:
+            raise ValueError(f"unknown map kinds {sorted(kinds)}")
+        maps = {}
+        if kinds == {"impression"}:
+            xp, m = self.prepare(x)
+            maps["impression"] = crop_to(squared_residual(xp, m), x.shape[-2:])
+            return maps
+        released = "released" in kinds
+        out = self.expert_outputs(x, renormalize=renormalize, naive=released)
+        x, m = out["x"], out["m"]
+        if "impression" in kinds:
+            maps["impression"] = squared_residual(x, m)
+        x_hat = out["x_hats"].mean(dim=1)
+        variance = out["x_hats"].var(dim=1, unbiased=False).mean(dim=1, keepdim=True)
+        combined = squared_residual(x, x_hat) - variance_weight * variance
+        if "reconstruction" in kinds:
+            maps["reconstruction"] = combined.clamp_min(0)
+        if released:
+            m_hat = out["m_hats"].mean(dim=1)
+            maps["released"] = (
+                combined + squared_residual(x, m_hat) - squared_residual(x_hat, m)
+            ).clamp_min(0)
+        return maps
+
+    def anomaly_map(
+        self,
+        x,
+        stages=2,
+        variance_weight=1.0,
+        renormalize=False,
+        combination="reconstruction",
+    ):
         """Unsmoothed anomaly map ``(n, 1, H, W)``, higher = more abnormal.
 
-        ``stages=2``: the combination ``e`` of the module docstring (without
-        the min-max renormalization if ``renormalize`` is false).
-        ``stages=1``: the first stage alone, ``R(x, m)``, the impression's
-        residual (the ablation of the two-stage design).
+        ``stages=1``: the ``"impression"`` map of :meth:`anomaly_maps`;
+        ``stages=2``: the map of kind ``combination`` (``"reconstruction"`` or
+        ``"released"``).
         """
-        if stages == 1:
-            xp, m = self.prepare(x)
-            return crop_to(squared_residual(xp, m), x.shape[-2:])
-        out = self.expert_outputs(x, renormalize=renormalize)
-        x, m = out["x"], out["m"]
-        x_hat = out["x_hats"].mean(dim=1)
-        m_hat = out["m_hats"].mean(dim=1)
-        variance = out["x_hats"].var(dim=1, unbiased=False).mean(dim=1, keepdim=True)
-        explained = squared_residual(x_hat, m)
-        combined = (
-            squared_residual(x, x_hat)
-            + squared_residual(x, m_hat)
-            - variance_weight * variance
-            - explained
-        )
-        return combined.clamp_min(0)
+        kind = "impression" if stages == 1 else combination
+        return self.anomaly_maps(x, [kind], variance_weight, renormalize)[kind]
 
     def latent_knn_distance(self, x, n_neighbors=5):
         """Mean distance of ``mu(x)`` to its nearest training latents, ``(n,)``."""
