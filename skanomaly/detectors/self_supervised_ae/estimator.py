@@ -13,11 +13,16 @@ from ...base import (
     ReconstructionMixin,
     register_detector,
 )
-from .._torch_utils import gaussian_blur, standardize_map
+from .._torch_utils import gaussian_blur
 from .corruption import PATTERN_SOURCES, corrupt
 from .torch_model import RepairNetModule
 
 __all__ = ["SelfSupervisedAE"]
+
+#: Floor of the per-pixel standard deviation of ``map_normalization=
+#: "standardize"``, as a fraction of its mean over the image: pixels that
+#: every training image reconstructs perfectly do not blow up.
+_STD_FLOOR = 0.1
 
 
 @register_detector
@@ -323,7 +328,9 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     def _anomaly_map_batch(self, module, X):
         error = self._squared_error(module, X)
         if self.map_normalization == "standardize":
-            error = standardize_map(error, self.error_mean_, self.error_std_)
+            mean = torch.as_tensor(self.error_mean_, device=error.device)
+            std = torch.as_tensor(self.error_std_, device=error.device)
+            error = (error - mean) / (std + _STD_FLOOR * std.mean())
         return gaussian_blur(error, self.smoothing_sigma)[:, 0]
 
     def _score_and_map_batch(self, module, X, with_map):
