@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from conftest import fashion_mnist_task, make_detector, smooth_images
+from conftest import make_detector, smooth_images
 from sklearn.metrics import roc_auc_score
 
-from skanomaly import UTAD
+from skanomaly import UTAD, ConvAutoEncoder
 from skanomaly.detectors._torch_utils import crop_to
 from skanomaly.detectors.utad import (
     ExpertGenerator,
@@ -15,6 +15,7 @@ from skanomaly.detectors.utad import (
     UTADModule,
 )
 from skanomaly.detectors.utad.torch_model import grey, match_range, squared_residual
+from skanomaly.metrics import pixel_roc_auc
 
 TINY = dict(
     impression_filters=(4, 4),
@@ -352,25 +353,86 @@ def test_parameter_errors_name_the_parameter():
             UTAD(**settings).fit(X)
 
 
-# Measured with these settings (seed 0, one thread): class 1 (trouser) 0.856, at
-# a budget far below the benchmark's. The floor leaves room for numerical
-# differences across platforms.
-FASHION_MNIST_FLOOR = {1: 0.75}
+def _striped_task(size=32):
+    """Sharp stripes (random period, phase, orientation); grey squares as defects."""
+
+    def stripes(n, seed):
+        rng = np.random.default_rng(seed)
+        x = np.arange(size)
+        out = np.empty((n, size, size), np.float32)
+        for i in range(n):
+            period = rng.choice([6, 8, 10])
+            phase = rng.integers(period)
+            row = (((x + phase) % period) < period // 2).astype(np.float32) * 0.6
+            image = np.tile(row + 0.2, (size, 1))
+            out[i] = image if rng.random() < 0.5 else image.T
+        return out
+
+    train, test = stripes(256, 0), stripes(80, 1)
+    masks = np.zeros(test.shape, dtype=bool)
+    rng = np.random.default_rng(2)
+    for i in range(40):
+        top, left = rng.integers(4, size - 10, size=2)
+        test[i, top : top + 6, left : left + 6] = 0.5
+        masks[i, top : top + 6, left : left + 6] = True
+    return train, test, np.r_[np.ones(40, int), np.zeros(40, int)], masks
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("normal_class", sorted(FASHION_MNIST_FLOOR))
-def test_quality_floor_fashion_mnist(normal_class):
-    """Check that UTAD stays above its ROC AUC floor on Fashion-MNIST."""
-    X_train, X_test, y_test = fashion_mnist_task(normal_class, n_train=400, n_test=1000)
+def test_second_stage_restores_the_detail_a_coarse_impression_lacks():
+    """Check that the two-stage map beats the first stage alone on sharp stripes.
+
+    The case the method is made for: a one-channel bottleneck makes the
+    impression coarse (blurred stripe edges, flagged by the first stage's
+    residual); the Expert-Net restores the sharp edges from the global
+    detail code, without the defect. Same fit, scored both ways. Measured
+    (seed 0): pixel ROC AUC 0.992 against 0.888, image ROC AUC 1.000 against
+    0.753.
+    """
+    train, test, y, masks = _striped_task()
     detector = UTAD(
-        impression_filters=(4, 8, 16),
-        expert_dim=8,
-        n_detail_samples=4,
-        max_epochs=3,
-        batch_size=32,
+        impression_channels=1,
+        max_epochs=10,
+        batch_size=16,
         device="cpu",
         random_state=0,
-    ).fit(X_train)
-    auc = roc_auc_score(y_test, detector.decision_function(X_test))
-    assert auc > FASHION_MNIST_FLOOR[normal_class]
+    ).fit(train)
+    two_scores, two_maps = detector.rescore(test, return_maps=True)
+    one_scores, one_maps = detector.rescore(test, return_maps=True, stages=1)
+    assert pixel_roc_auc(masks, two_maps) > pixel_roc_auc(masks, one_maps) + 0.05
+    assert roc_auc_score(y, two_scores) > roc_auc_score(y, one_scores) + 0.1
+
+
+def test_texture_localization_beats_plain_autoencoder_and_untrained_network():
+    """Check pixel ROC AUC against ConvAutoEncoder and the untrained network.
+
+    Real texture photographs with defects (``make_texture_defects``), the
+    baselines trained and scored on the same split in this test. Measured
+    (seed 0): UTAD 0.944, ConvAutoEncoder 0.744, untrained network 0.707.
+    """
+    pytest.importorskip("skimage")
+    from skanomaly.datasets import make_texture_defects
+
+    def crops(n, subset, fraction, seed):
+        return make_texture_defects(
+            n,
+            image_size=32,
+            texture="brick",
+            anomaly_fraction=fraction,
+            subset=subset,
+            random_state=seed,
+        )
+
+    train, test = crops(300, "train", 0.0, 0), crops(120, "test", 0.5, 1)
+    settings = dict(max_epochs=10, batch_size=16, device="cpu", random_state=0)
+    localization = {}
+    for name, detector in {
+        "utad": UTAD(**settings),
+        "untrained": UTAD(**{**settings, "max_epochs": 0}),
+        "plain": ConvAutoEncoder(**settings),
+    }.items():
+        detector.fit(train.images)
+        localization[name] = pixel_roc_auc(
+            test.masks, detector.anomaly_map(test.images)
+        )
+    assert localization["utad"] > localization["plain"] + 0.1, localization
+    assert localization["utad"] > localization["untrained"] + 0.1, localization
