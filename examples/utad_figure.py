@@ -46,7 +46,7 @@ test = make_texture_defects(
     60, image_size=32, anomaly_fraction=0.5, subset="test", random_state=1
 )
 
-detector = UTAD(expert_dim=8, max_epochs=8, random_state=0).fit(train.images)
+detector = UTAD(max_epochs=8, random_state=0).fit(train.images)
 
 normal = np.flatnonzero(test.target == 0)[:2]
 defective = np.flatnonzero(test.target == 1)[:4]
