@@ -34,7 +34,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 from skanomaly import SelfSupervisedAE
@@ -42,7 +41,14 @@ from skanomaly.benchmark import run_benchmark
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import environment_lines, markdown_table, publish  # noqa: E402
-from textures import CACHE, RESCORE, TEXTURES, defect_tables  # noqa: E402
+from textures import (  # noqa: E402
+    CACHE,
+    RESCORE,
+    TEXTURES,
+    defect_tables,
+    drop_pixel_metrics,
+    variant_table,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -58,7 +64,6 @@ VARIANTS = {
     "10 epochs": dict(max_epochs=10),
 }
 FASHION_CLASSES = [0, 6]
-KEYS = ("roc_auc", "pixel_roc_auc", "aupro")
 
 
 def models(quick):
@@ -69,29 +74,6 @@ def models(quick):
         name: SelfSupervisedAE(**{**base, **params})
         for name, params in VARIANTS.items()
     }
-
-
-def table(records, names, textures):
-    header = ["variant"]
-    for t in textures:
-        header += [f"{t} image", f"{t} pixel"]
-    header += ["mean image", "mean pixel", "mean AUPRO", "fit s (mean)"]
-    rows = []
-    for name in names:
-        got = {r["normal_class"]: r for r in records if r["detector"] == name}
-        if not all(t in got for t in textures):
-            rows.append([name] + ["not run"] * (len(header) - 1))
-            continue
-        row = [name]
-        for t in textures:
-            row += [f"{got[t]['roc_auc']:.3f}", f"{got[t]['pixel_roc_auc']:.3f}"]
-        for key in KEYS:
-            row.append(f"{np.mean([got[t][key] for t in textures]):.3f}")
-        same_fit = got[textures[0]].get("rescored_from")
-        fit = np.mean([got[t]["fit_s"] for t in textures])
-        row.append("(same fit)" if same_fit else f"{fit:.1f}")
-        rows.append(row)
-    return markdown_table(header, rows)
 
 
 def main():
@@ -125,6 +107,7 @@ def main():
         cached_only=args.cached_only,
         verbose=True,
     ).records
+    records = drop_pixel_metrics(records)
     names = list(dict.fromkeys(r["detector"] for r in records))
     for name in variants:
         if name not in names:
@@ -144,7 +127,7 @@ def main():
     sections = [
         f"## {size} px: image and pixel ROC AUC per texture",
         "",
-        table(records, names, args.textures),
+        variant_table(records, names, args.textures),
         "",
         "## Per defect type (all textures)",
         "",

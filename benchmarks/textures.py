@@ -110,10 +110,10 @@ def run(names, args, size, cached_only):
         cached_only=cached_only,
         verbose=True,
     ).records
-    return _drop_pixel_metrics(records)
+    return drop_pixel_metrics(records)
 
 
-def _drop_pixel_metrics(records):
+def drop_pixel_metrics(records):
     """Blank the pixel metrics of the score-only variants (see SCORE_ONLY)."""
     for record in records:
         if record["detector"].endswith(SCORE_ONLY):
@@ -150,6 +150,36 @@ def texture_table(records, names, textures):
             row.append("(same fit)" if same_fit else f"{np.mean(fit):.1f}")
         else:
             row += ["–"] * 4
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def variant_table(records, names, textures):
+    """Image and pixel ROC AUC per texture, with the means, one row per variant.
+
+    The table of the ablation reports (``benchmarks/self_supervised_ae.py``,
+    ``benchmarks/utad.py``); a variant without a record for every texture is
+    marked "not run".
+    """
+    header = ["variant"]
+    for t in textures:
+        header += [f"{t} image", f"{t} pixel"]
+    header += ["mean image", "mean pixel", "mean AUPRO", "fit s (mean)"]
+    rows = []
+    for name in names:
+        got = {r["normal_class"]: r for r in records if r["detector"] == name}
+        if not all(t in got for t in textures):
+            rows.append([name] + ["not run"] * (len(header) - 1))
+            continue
+        row = [name]
+        for t in textures:
+            row += [_cell(got[t], "roc_auc"), _cell(got[t], "pixel_roc_auc")]
+        for key in METRICS:
+            values = [got[t][key] for t in textures]
+            row.append("–" if None in values else f"{np.mean(values):.3f}")
+        same_fit = got[textures[0]].get("rescored_from")
+        fit = np.mean([got[t]["fit_s"] for t in textures])
+        row.append("(same fit)" if same_fit else f"{fit:.1f}")
         rows.append(row)
     return markdown_table(header, rows)
 

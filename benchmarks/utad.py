@@ -35,7 +35,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 from skanomaly import UTAD
@@ -47,8 +46,9 @@ from textures import (  # noqa: E402
     CACHE,
     RESCORE,
     TEXTURES,
-    _drop_pixel_metrics,
     defect_tables,
+    drop_pixel_metrics,
+    variant_table,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,7 +62,6 @@ VARIANTS = {
     "4 epochs per stage": dict(max_epochs=4),
 }
 FASHION_CLASSES = [0, 5]
-KEYS = ("roc_auc", "pixel_roc_auc", "aupro")
 
 
 def models(quick):
@@ -70,37 +69,6 @@ def models(quick):
     if quick:
         base.update(impression_filters=(4, 4), expert_dim=4, max_epochs=1)
     return {name: UTAD(**{**base, **params}) for name, params in VARIANTS.items()}
-
-
-def _mean(records, key):
-    values = [r[key] for r in records]
-    return "–" if None in values else f"{np.mean(values):.3f}"
-
-
-def table(records, names, textures):
-    header = ["variant"]
-    for t in textures:
-        header += [f"{t} image", f"{t} pixel"]
-    header += ["mean image", "mean pixel", "mean AUPRO", "fit s (mean)"]
-    rows = []
-    for name in names:
-        got = {r["normal_class"]: r for r in records if r["detector"] == name}
-        if not all(t in got for t in textures):
-            rows.append([name] + ["not run"] * (len(header) - 1))
-            continue
-        row = [name]
-        for t in textures:
-            pixel = got[t]["pixel_roc_auc"]
-            row += [
-                f"{got[t]['roc_auc']:.3f}",
-                "–" if pixel is None else f"{pixel:.3f}",
-            ]
-        row += [_mean(got.values(), key) for key in KEYS]
-        same_fit = got[textures[0]].get("rescored_from")
-        fit = np.mean([got[t]["fit_s"] for t in textures])
-        row.append("(same fit)" if same_fit else f"{fit:.1f}")
-        rows.append(row)
-    return markdown_table(header, rows)
 
 
 def main():
@@ -147,7 +115,7 @@ def main():
         cached_only=args.cached_only,
         verbose=True,
     ).records
-    records = _drop_pixel_metrics(records)
+    records = drop_pixel_metrics(records)
     names = list(dict.fromkeys(r["detector"] for r in records))
     for name in variants:
         if name not in names:
@@ -155,7 +123,7 @@ def main():
     sections = [
         f"## {size} px: image and pixel ROC AUC per texture",
         "",
-        table(records, names, args.textures),
+        variant_table(records, names, args.textures),
         "",
         "## Per defect type (all textures)",
         "",

@@ -15,7 +15,12 @@ import skanomaly
 from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
 from skanomaly.utils.estimator_checks import make_detector, smooth_images
 
-__all__ = ["fashion_mnist_task", "make_detector", "smooth_images"]
+__all__ = [
+    "brick_localization",
+    "fashion_mnist_task",
+    "make_detector",
+    "smooth_images",
+]
 
 
 def fashion_mnist_task(normal_class, n_train=1000, n_test=2000):
@@ -38,6 +43,37 @@ def fashion_mnist_task(normal_class, n_train=1000, n_test=2000):
         y_test=test.target[index],
     )
     return X_train[:n_train], X_test, y_test
+
+
+def brick_localization(detectors):
+    """Pixel ROC AUC of each detector on brick-wall defects, one shared split.
+
+    ``detectors`` maps names to unfitted detectors; each is trained on 300
+    defect-free 32x32 crops of the top half of the photograph
+    (``make_texture_defects``) and scored on 120 crops of the bottom half,
+    half of them with defects. Skips without scikit-image.
+    """
+    pytest.importorskip("skimage")
+    from skanomaly.datasets import make_texture_defects
+    from skanomaly.metrics import pixel_roc_auc
+
+    def crops(n, subset, fraction, seed):
+        return make_texture_defects(
+            n,
+            image_size=32,
+            texture="brick",
+            anomaly_fraction=fraction,
+            subset=subset,
+            random_state=seed,
+        )
+
+    train, test = crops(300, "train", 0.0, 0), crops(120, "test", 0.5, 1)
+    localization = {}
+    for name, detector in detectors.items():
+        detector.fit(train.images)
+        maps = detector.anomaly_map(test.images)
+        localization[name] = pixel_roc_auc(test.masks, maps)
+    return localization
 
 
 @pytest.fixture(params=skanomaly.DETECTORS, ids=lambda cls: cls.__name__)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import brick_localization
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import ConvAutoEncoder, SelfSupervisedAE
@@ -210,30 +211,13 @@ def test_texture_localization_beats_plain_autoencoder_and_untrained_network():
     and scored on the same split in this test. Measured (seed 0, 2 cores):
     SelfSupervisedAE 0.92, ConvAutoEncoder 0.74, untrained network 0.51.
     """
-    pytest.importorskip("skimage")
-    from skanomaly.datasets import make_texture_defects
-
-    def crops(n, subset, fraction, seed):
-        return make_texture_defects(
-            n,
-            image_size=32,
-            texture="brick",
-            anomaly_fraction=fraction,
-            subset=subset,
-            random_state=seed,
-        )
-
-    train, test = crops(300, "train", 0.0, 0), crops(120, "test", 0.5, 1)
     settings = dict(max_epochs=12, batch_size=16, device="cpu", random_state=0)
-    localization = {}
-    for name, detector in {
-        "ssae": SelfSupervisedAE(n_filters=8, **settings),
-        "untrained": SelfSupervisedAE(n_filters=8, **{**settings, "max_epochs": 0}),
-        "plain": ConvAutoEncoder(**settings),
-    }.items():
-        detector.fit(train.images)
-        localization[name] = pixel_roc_auc(
-            test.masks, detector.anomaly_map(test.images)
-        )
+    localization = brick_localization(
+        {
+            "ssae": SelfSupervisedAE(n_filters=8, **settings),
+            "untrained": SelfSupervisedAE(n_filters=8, **{**settings, "max_epochs": 0}),
+            "plain": ConvAutoEncoder(**settings),
+        }
+    )
     assert localization["ssae"] > localization["plain"] + 0.05, localization
     assert localization["ssae"] > localization["untrained"] + 0.05, localization
