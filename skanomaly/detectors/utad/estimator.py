@@ -200,9 +200,9 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         The maps whose statistics are stored: ``"impression"`` (the first
         stage's map) and, with ``stages=2``, ``"reconstruction"`` and
         ``"released"`` (the two ``combination`` options).
-    map_mean_, map_std_ : ndarray of shape (len(map_kinds_), H, W)
+    map_mean_, map_std_ : ndarray of shape (n_kinds, H, W)
         Per-pixel mean and standard deviation of the training images'
-        unsmoothed maps of each kind, at the ``variance_weight`` and
+        unsmoothed maps of each kind (``n_kinds = len(map_kinds_)``), at the ``variance_weight`` and
         ``renormalize`` of the fit. Used by ``map_normalization=
         "standardize"``.
     module_ : UTADModule
