@@ -202,9 +202,9 @@ class UTAD(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         ``"released"`` (the two ``combination`` options).
     map_mean_, map_std_ : ndarray of shape (n_kinds, H, W)
         Per-pixel mean and standard deviation of the training images'
-        unsmoothed maps of each kind (``n_kinds = len(map_kinds_)``), at the ``variance_weight`` and
-        ``renormalize`` of the fit. Used by ``map_normalization=
-        "standardize"``.
+        unsmoothed maps of each kind (``n_kinds = len(map_kinds_)``), at
+        the ``variance_weight`` and ``renormalize`` of the fit. Used by
+        ``map_normalization="standardize"``.
     module_ : UTADModule
         Both trained stages (``module_.impression_net``,
         ``module_.expert_net``) and the inference computations.
