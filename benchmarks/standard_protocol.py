@@ -88,33 +88,47 @@ def default_detectors():
     return names
 
 
-def run(names, classes, seed_classes, seeds, n_jobs, quick, cached_only=False):
+def run(
+    names,
+    classes,
+    seed_classes,
+    seeds,
+    n_jobs,
+    quick,
+    cached_only=False,
+    run_seeds=None,
+):
+    """Run (or read from the cache) the jobs; ``run_seeds`` limits the seeds."""
     preset = "quick" if quick else "default"
     models = {name: make_detector(name, preset=preset) for name in names}
     sizes = dict(n_train=200, n_test=400) if quick else dict(n_train=6000, n_test=10000)
     cache = None if quick else CACHE
     common = dict(n_jobs=n_jobs, cache_dir=cache, cached_only=cached_only, **sizes)
     records = []
-    first = run_benchmark(
-        models, "fashion-mnist", classes=classes, seeds=[seeds[0]], **common
-    )
-    records += first.records
+    if run_seeds is None or seeds[0] in run_seeds:
+        first = run_benchmark(
+            models, "fashion-mnist", classes=classes, seeds=[seeds[0]], **common
+        )
+        records += first.records
     seeded = {
         name: model for name, model in models.items() if name in SEEDED or _deep(name)
     }
-    if len(seeds) > 1 and seed_classes and seeded:
+    more_seeds = [s for s in seeds[1:] if run_seeds is None or s in run_seeds]
+    if more_seeds and seed_classes and seeded:
         more = run_benchmark(
-            seeded, "fashion-mnist", classes=seed_classes, seeds=seeds[1:], **common
+            seeded, "fashion-mnist", classes=seed_classes, seeds=more_seeds, **common
         )
         records += more.records
     return models, records
 
 
-def published_records(exclude):
-    """Records of the published CSV, except those of the detectors in ``exclude``.
+def published_records(exclude, detectors=()):
+    """Records of the published CSV, except the jobs run now.
 
-    Each keeps its numbers and gets ``"source": "published"``; numeric fields
-    are read back as numbers.
+    ``exclude`` holds ``(detector, normal_class, seed)`` keys of the jobs run
+    now; every row of a detector in ``detectors`` is left out too. Each
+    record kept keeps its numbers and gets ``"source": "published"``;
+    numeric fields are read back as numbers.
     """
     import csv
 
@@ -124,7 +138,8 @@ def published_records(exclude):
     records = []
     with open(CSV, newline="") as f:
         for row in csv.DictReader(f):
-            if row["detector"] in exclude:
+            key = (row["detector"], int(row["normal_class"]), int(row["seed"]))
+            if key in exclude or row["detector"] in detectors:
                 continue
             record = {"source": "published"}
             for key, value in row.items():
@@ -265,6 +280,16 @@ def report(records, names, args, wall):
         else "Complete for every detector listed."
     )
     reused = sorted({r["detector"] for r in records if r.get("source") == "published"})
+    fresh = {}
+    for r in records:
+        if r.get("source") != "published":
+            fresh.setdefault(r["detector"], set()).add(r["seed"])
+    # every seed on record, the reused rows' included: a run of seed 0 alone
+    # must not hide the published spread of the others
+    spread_seeds = sorted(
+        set(args.seeds)
+        | {r["seed"] for r in records if r["normal_class"] in args.seed_classes}
+    )
     lines = [
         "# Standard protocol: Fashion-MNIST, all training images of a class",
         "",
@@ -296,14 +321,17 @@ def report(records, names, args, wall):
         "PyOD KNN on pooled ImageNet EfficientNet-Lite0 features.",
         *(
             [
-                "- Rerun for this report: "
-                + ", ".join(f"`{n}`" for n in names if n not in reused)
-                + ". Taken unchanged from the previous report's CSV (same "
-                "protocol and settings, measured by the code of that report; "
-                "see docs/benchmarks.md for what changed since, e.g. the "
-                "random streams of the fits): "
-                + ", ".join(f"`{n}`" for n in reused)
-                + "."
+                "- Run for this report: "
+                + ", ".join(
+                    f"`{n}` (seed {', '.join(map(str, sorted(fresh[n])))})"
+                    for n in names
+                    if n in fresh
+                )
+                + ". Every other job is taken unchanged from the previous "
+                "report's CSV (same protocol and settings, measured by the "
+                "code of that report; see docs/benchmarks.md for what changed "
+                "since, e.g. the random streams of the fits); detectors with "
+                "such rows: " + ", ".join(f"`{n}`" for n in reused) + "."
             ]
             if reused
             else []
@@ -331,10 +359,10 @@ def report(records, names, args, wall):
         "",
         markdown_table(*untrained_table(records, names, args.classes, seed)),
         "",
-        f"## Spread over seeds {', '.join(map(str, args.seeds))} "
+        f"## Spread over seeds {', '.join(map(str, spread_seeds))} "
         "(mean ± standard deviation)",
         "",
-        markdown_table(*seeds_table(records, names, args.seed_classes, args.seeds)),
+        markdown_table(*seeds_table(records, names, args.seed_classes, spread_seeds)),
         "",
         "## Cost per job",
         "",
@@ -364,8 +392,14 @@ def main(argv=None):
     parser.add_argument(
         "--reuse-published",
         action="store_true",
-        help="run the --detectors given and take every other detector's rows "
-        "from the published CSV (the report says which)",
+        help="run the --detectors given and take every other job from the "
+        "published CSV (the report says which)",
+    )
+    parser.add_argument(
+        "--run-seeds",
+        default=None,
+        help="with --reuse-published: run only these of --seeds (e.g. 1,2) "
+        "and take the other seeds' jobs from the published CSV",
     )
     parser.add_argument(
         "--report-only",
@@ -376,17 +410,18 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     names = args.detectors.split(",") if args.detectors else default_detectors()
     run_names = names
-    published = []
-    if args.reuse_published:
-        if not args.detectors:
-            parser.error("--reuse-published needs --detectors (the ones to run)")
-        published = published_records(exclude=set(run_names))
-        shown = {r["detector"] for r in published} | set(run_names)
-        names = [n for n in default_detectors() if n in shown]
-        names += [n for n in run_names if n not in names]
+    if args.reuse_published and not args.detectors:
+        parser.error("--reuse-published needs --detectors (the ones to run)")
+    if args.run_seeds is not None and not args.reuse_published:
+        parser.error("--run-seeds needs --reuse-published (the other seeds' rows)")
     args.classes = [int(c) for c in args.classes.split(",")]
     args.seed_classes = [int(c) for c in args.seed_classes.split(",") if c]
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    run_seeds = None
+    if args.run_seeds is not None:
+        run_seeds = [int(s) for s in args.run_seeds.split(",")]
+        if not set(run_seeds) <= set(args.seeds):
+            parser.error(f"--run-seeds {run_seeds} must be among --seeds {args.seeds}")
     if args.quick:
         args.classes, args.seed_classes, args.seeds = [0, 5], [], [0]
     start = time.perf_counter()
@@ -398,9 +433,20 @@ def main(argv=None):
         args.n_jobs,
         args.quick,
         cached_only=args.report_only,
+        run_seeds=run_seeds,
     )
     wall = time.perf_counter() - start
-    records += published
+    if args.reuse_published:
+        # without --run-seeds every published job of the detectors run is
+        # replaced (their code may have changed); with it, only the jobs run
+        done = {(r["detector"], r["normal_class"], r["seed"]) for r in records}
+        published = published_records(
+            exclude=done, detectors=set(run_names) if run_seeds is None else ()
+        )
+        shown = {r["detector"] for r in published} | set(run_names)
+        names = [n for n in default_detectors() if n in shown]
+        names += [n for n in run_names if n not in names]
+        records += published
     text = report(records, names, args, wall)
     if args.quick and args.out is None:
         print(text)
