@@ -1,8 +1,9 @@
 """PatchCore and PaDiM on the texture defects, beside the trained detectors.
 
 Texture defects (``make_texture_defects``: brick, grass, gravel; 400 normal
-training crops, 200 test crops of which half have defects, seed 0) at 64 and
-128 px: image ROC AUC, pixel ROC AUC and AUPRO (FPR up to 0.3), fit seconds.
+training crops, 200 test crops of which half have defects of eight types,
+seed 0) at 64 and 128 px: image ROC AUC, pixel ROC AUC and AUPRO (FPR up to
+0.3), fit seconds.
 PatchCore and PaDiM at their defaults beside ConvAutoEncoder,
 SelfSupervisedAE and UTAD at theirs, then the ablations at 64 px: the
 coreset ratio, the layers and the input size of PatchCore, PaDiM's
@@ -28,6 +29,7 @@ import torch
 
 from skanomaly import PaDiM, PatchCore
 from skanomaly.benchmark import make_detector, run_benchmark
+from skanomaly.datasets._textures import DEFECT_TYPES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import environment_lines, markdown_table, publish  # noqa: E402
@@ -165,8 +167,9 @@ def main():
         *environment_lines(command, time.time() - start),
         f"- Protocol: `make_texture_defects`, {args.n_train} normal training "
         f"crops from the top half of each photograph, {args.n_test} test crops "
-        "from the bottom half (half of them with defects: scratch, blob, patch, "
-        "stain), seed 0; image ROC AUC, pixel ROC AUC and AUPRO up to FPR 0.3. "
+        "from the bottom half (half of them with defects drawn uniformly from "
+        f"the {len(DEFECT_TYPES)} types: {', '.join(DEFECT_TYPES)}), seed 0; "
+        "image ROC AUC, pixel ROC AUC and AUPRO up to FPR 0.3. "
         "Jobs run one at a time; fit seconds are those of that setting.",
         "",
         text,
