@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 import skanomaly.benchmark as benchmark
 import skanomaly.benchmark._cache as benchmark_cache
 import skanomaly.benchmark._jobs as benchmark_jobs
+import skanomaly.benchmark._keys as benchmark_keys
 import skanomaly.benchmark._tasks as benchmark_tasks
 from skanomaly import DETECTORS, BaseDeepDetector, ConvAutoEncoder
 from skanomaly.benchmark import (
@@ -487,7 +488,7 @@ def test_cache_key_covers_callback_parameters_and_source():
     """Check that a callback's own parameter and the code change the job key."""
     from skorch.callbacks import EarlyStopping
 
-    from skanomaly.benchmark._jobs import _job_key, _source_digest
+    from skanomaly.benchmark._keys import _job_key, _source_digest
 
     task = {"dataset": "digits", "normal_class": 0}
     a = _tiny_ae().set_params(callbacks=[EarlyStopping(patience=2)])
@@ -501,10 +502,10 @@ def test_cache_key_covers_callback_parameters_and_source():
 def test_cache_key_covers_the_code_that_builds_the_data(monkeypatch):
     """Check that a change of the data sets' code changes the job key."""
     task = {"dataset": "textures", "normal_class": "brick"}
-    before = benchmark_jobs._job_key("AE", _tiny_ae(), task)
-    assert len(benchmark_jobs._data_digest()) == 12
-    monkeypatch.setattr(benchmark_jobs, "_data_digest", lambda: "changed")
-    assert benchmark_jobs._job_key("AE", _tiny_ae(), task) != before
+    before = benchmark_keys._job_key("AE", _tiny_ae(), task)
+    assert len(benchmark_keys._data_digest()) == 12
+    monkeypatch.setattr(benchmark_keys, "_data_digest", lambda: "changed")
+    assert benchmark_keys._job_key("AE", _tiny_ae(), task) != before
 
 
 def test_plots_leave_pyplot_and_threads_alone(tmp_path):
@@ -811,7 +812,7 @@ def test_utad_cannot_be_checkpointed():
 
 def test_source_digest_ignores_docstrings_and_comments():
     """Check that editing documentation keeps a job's key and editing code does not."""
-    from skanomaly.benchmark._jobs import _code_only
+    from skanomaly.benchmark._keys import _code_only
 
     code = b'"""Module."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n'
     documented = (

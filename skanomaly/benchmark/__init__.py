@@ -24,8 +24,10 @@ cluster; several processes may share one cache folder.
 
 The package's modules: ``_detectors`` (detectors by name and presets),
 ``_tasks`` (data sets and splits), ``_jobs`` (one job: fit, score, measure),
-``_cache`` (the cache on disk: records and claims of jobs in flight),
-``_parallel`` (threads per job, locally and on a Dask cluster), ``_runner``
+``_keys`` (what a job's cached result depends on, hashed), ``_cache`` (the
+cache on disk: records and claims of jobs in flight),
+``_checkpoints`` (learning curves from one fit), ``_parallel`` (threads per
+job, locally and on a Dask cluster), ``_runner``
 (:func:`run_benchmark`) and ``_results`` (:class:`BenchmarkResults`: tables,
 files and plots).
 """

@@ -10,14 +10,8 @@ from joblib import Parallel, delayed
 from ..base import BaseDeepDetector
 from ._cache import clean_orphan_temporaries
 from ._detectors import PRESETS, make_detector
-from ._jobs import (
-    _cached_job,
-    _describe,
-    _final_step,
-    _job_key,
-    _slug,
-    _warn_few_steps,
-)
+from ._jobs import _cached_job, _final_step, _warn_few_steps
+from ._keys import _describe, _job_key, _slug
 from ._parallel import plan_threads
 from ._results import BenchmarkResults
 from ._tasks import dataset_classes
