@@ -240,18 +240,26 @@ def untrained_table(records, names, classes, seed):
 
 
 def cost_table(records, names):
-    header = ["detector", "fit s (mean)", "scoring images/s (mean)", "jobs"]
+    header = [
+        "detector",
+        "fit s (mean)",
+        "scoring images/s (mean)",
+        "peak memory MiB (mean)",
+        "jobs",
+    ]
     rows = []
     for name in names:
         mine = [r for r in records if r["detector"] == name]
         if not mine:
-            rows.append([name, "–", "–", "0"])
+            rows.append([name, "–", "–", "–", "0"])
             continue
+        memory = [r["peak_memory_mb"] for r in mine if r.get("peak_memory_mb")]
         rows.append(
             [
                 name,
                 f"{np.mean([r['fit_s'] for r in mine]):.1f}",
                 f"{np.mean([r['score_images_per_s'] for r in mine]):.0f}",
+                f"{np.mean(memory):.0f}" if memory else "–",
                 str(len(mine)),
             ]
         )
@@ -365,6 +373,9 @@ def report(records, names, args, wall):
         markdown_table(*seeds_table(records, names, args.seed_classes, spread_seeds)),
         "",
         "## Cost per job",
+        "",
+        "The peak memory is the increase of the process's resident memory "
+        "during a job (fit and scoring).",
         "",
         markdown_table(*cost_table(records, names)),
         "",
