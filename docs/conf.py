@@ -103,6 +103,11 @@ sphinx_gallery_conf = {
     "write_computation_times": _run_gallery,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
+    # "Examples using X" at the end of each API page (from the examples' code,
+    # whether or not they are executed)
+    "backreferences_dir": str(DOCS / "generated" / "backreferences"),
+    "doc_module": ("skanomaly",),
+    "reference_url": {"skanomaly": None},
 }
 
 # -- HTML ---------------------------------------------------------------------
