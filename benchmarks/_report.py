@@ -39,6 +39,36 @@ def job_minutes(records):
     return sum(r["fit_s"] + r["n_test"] / r["score_images_per_s"] for r in records) / 60
 
 
+def read_csv_records(path):
+    """The records of a report's per-job CSV (``BenchmarkResults.to_csv``).
+
+    Numeric fields are read back as numbers, empty ones as None; each record
+    gets ``"source": "published"``. A missing file gives no records.
+    """
+    import csv
+
+    if not os.path.exists(path):
+        return []
+    ints = ("normal_class", "seed", "n_train", "n_train_anomalies", "n_test")
+    records = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            record = {"source": "published"}
+            for key, value in row.items():
+                if key in ints:
+                    record[key] = int(value)
+                elif key in ("detector", "dataset"):
+                    record[key] = value
+                elif value in ("", "None"):
+                    record[key] = None
+                elif value in ("True", "False"):
+                    record[key] = value == "True"
+                else:
+                    record[key] = float(value)
+            records.append(record)
+    return records
+
+
 def publish(text, path):
     """Write a report and say where."""
     with open(path, "w") as f:

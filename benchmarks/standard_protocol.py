@@ -50,6 +50,7 @@ from _report import (  # noqa: E402
     job_minutes,
     markdown_table,
     publish,
+    read_csv_records,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -126,35 +127,14 @@ def published_records(exclude, detectors=()):
     """Records of the published CSV, except the jobs run now.
 
     ``exclude`` holds ``(detector, normal_class, seed)`` keys of the jobs run
-    now; every row of a detector in ``detectors`` is left out too. Each
-    record kept keeps its numbers and gets ``"source": "published"``;
-    numeric fields are read back as numbers.
+    now; every row of a detector in ``detectors`` is left out too.
     """
-    import csv
-
-    if not os.path.exists(CSV):
-        return []
-    ints = ("normal_class", "seed", "n_train", "n_train_anomalies", "n_test")
-    records = []
-    with open(CSV, newline="") as f:
-        for row in csv.DictReader(f):
-            key = (row["detector"], int(row["normal_class"]), int(row["seed"]))
-            if key in exclude or row["detector"] in detectors:
-                continue
-            record = {"source": "published"}
-            for key, value in row.items():
-                if key in ints:
-                    record[key] = int(value)
-                elif key in ("detector", "dataset"):
-                    record[key] = value
-                elif value in ("", "None"):
-                    record[key] = None
-                elif value in ("True", "False"):
-                    record[key] = value == "True"
-                else:
-                    record[key] = float(value)
-            records.append(record)
-    return records
+    return [
+        r
+        for r in read_csv_records(CSV)
+        if (r["detector"], r["normal_class"], r["seed"]) not in exclude
+        and r["detector"] not in detectors
+    ]
 
 
 def _cell(values):
