@@ -352,7 +352,8 @@ def main(argv=None):
     parser.add_argument(
         "--from-csv",
         action="store_true",
-        help=f"run nothing: write the page from the per-job results of {CSV} "
+        help="run nothing: write the page from the per-job results of "
+        "docs/benchmarks/fashion_mnist.csv "
         "(the tables of the last full run) with the current text",
     )
     args = parser.parse_args(argv)
