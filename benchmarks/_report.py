@@ -39,6 +39,16 @@ def job_minutes(records):
     return sum(r["fit_s"] + r["n_test"] / r["score_images_per_s"] for r in records) / 60
 
 
+def cost_cells(records):
+    """Mean fit seconds, scoring images/s and peak memory (MiB) of some jobs."""
+    memory = [r["peak_memory_mb"] for r in records if r.get("peak_memory_mb")]
+    return [
+        f"{sum(r['fit_s'] for r in records) / len(records):.1f}",
+        f"{sum(r['score_images_per_s'] for r in records) / len(records):.0f}",
+        f"{sum(memory) / len(memory):.0f}" if memory else "–",
+    ]
+
+
 def read_csv_records(path):
     """The records of a report's per-job CSV (``BenchmarkResults.to_csv``).
 

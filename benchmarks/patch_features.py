@@ -32,7 +32,7 @@ from skanomaly.benchmark import make_detector, run_benchmark
 from skanomaly.datasets._textures import DEFECT_TYPES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import environment_lines, markdown_table, publish  # noqa: E402
+from _report import cost_cells, environment_lines, markdown_table, publish  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -118,15 +118,7 @@ def cost_table(records, names, size):
         if not mine:
             rows.append([name, "not run", "not run", "not run"])
             continue
-        memory = [r["peak_memory_mb"] for r in mine if r.get("peak_memory_mb")]
-        rows.append(
-            [
-                name,
-                f"{np.mean([r['fit_s'] for r in mine]):.1f}",
-                f"{np.mean([r['score_images_per_s'] for r in mine]):.0f}",
-                f"{np.mean(memory):.0f}" if memory else "–",
-            ]
-        )
+        rows.append([name, *cost_cells(mine)])
     return markdown_table(header, rows)
 
 

@@ -46,6 +46,7 @@ from skanomaly.datasets import FASHION_MNIST_CLASSES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import (  # noqa: E402
+    cost_cells,
     environment_lines,
     job_minutes,
     markdown_table,
@@ -233,16 +234,7 @@ def cost_table(records, names):
         if not mine:
             rows.append([name, "–", "–", "–", "0"])
             continue
-        memory = [r["peak_memory_mb"] for r in mine if r.get("peak_memory_mb")]
-        rows.append(
-            [
-                name,
-                f"{np.mean([r['fit_s'] for r in mine]):.1f}",
-                f"{np.mean([r['score_images_per_s'] for r in mine]):.0f}",
-                f"{np.mean(memory):.0f}" if memory else "–",
-                str(len(mine)),
-            ]
-        )
+        rows.append([name, *cost_cells(mine), str(len(mine))])
     return header, rows
 
 
