@@ -27,7 +27,7 @@ from skanomaly.datasets import fetch_fashion_mnist, make_one_class_split
 from skanomaly.preprocessing import ImageFlattener
 from skanomaly.pretrained import PretrainedEmbedding
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(description="Pretrained features + KNN baseline")
 parser.add_argument("--normal-class", type=int, default=0, help="0-9 (default 0)")
 parser.add_argument("--n-train", type=int, default=1000, help="training images")
 parser.add_argument("--n-test", type=int, default=1000, help="test images")
