@@ -11,9 +11,10 @@ variables turn on what needs the network or much CPU time:
     ``-W`` turns into a failed build.
 ``SKANOMALY_DOCS_GALLERY=1``
     Run the scripts of ``examples/`` and put their output and figures in the
-    gallery. They train deep detectors (minutes each on a CPU, and some need
-    Fashion-MNIST or the ``pretrained`` extra), so by default the gallery only
-    shows their code.
+    gallery; an example that raises fails the build. They train detectors
+    (several minutes together on a 2-core CPU; some need Fashion-MNIST or the
+    ``pretrained`` extra), so a plain ``make docs`` only shows their code. CI
+    builds the site this way.
 """
 
 import os
