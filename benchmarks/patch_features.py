@@ -33,10 +33,14 @@ from skanomaly.datasets._textures import DEFECT_TYPES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import cost_cells, environment_lines, markdown_table, publish  # noqa: E402
+from textures import plot_maps  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DOC = os.path.join(ROOT, "docs", "benchmarks", "patch_features.md")
+FIGURE = os.path.join(ROOT, "docs", "benchmarks", "patch_features_maps.png")
+FIGURE_DETECTORS = ("PatchCore", "PaDiM", "ConvAutoEncoder")
+FIGURE_SIZE = 64
 CACHE = os.path.join(HERE, "_out", "patch_features_cache")
 TEXTURES = ["brick", "grass", "gravel"]
 
@@ -59,11 +63,11 @@ ABLATIONS = {
 }
 
 
-def _run(models, size, args):
+def _run(models, size, args, classes=None, gallery=False):
     return run_benchmark(
         models,
         "textures",
-        classes=args.textures,
+        classes=args.textures if classes is None else classes,
         seeds=[0],
         n_train=args.n_train,
         n_test=args.n_test,
@@ -71,6 +75,7 @@ def _run(models, size, args):
         n_jobs=1,
         cache_dir=None if args.quick else CACHE,
         cached_only=args.cached_only,
+        gallery=gallery,
     ).records
 
 
@@ -171,6 +176,13 @@ def main():
             cost_table(records, list(main_models), size),
             "",
         ]
+    figure = None
+    if not args.quick and FIGURE_SIZE in sizes:
+        # the maps of a few brick crops (the jobs keep them in their records)
+        shown = {n: main_models[n] for n in FIGURE_DETECTORS}
+        records = _run(shown, FIGURE_SIZE, args, classes=["brick"], gallery=True)
+        if plot_maps(records, FIGURE, list(FIGURE_DETECTORS), "brick"):
+            figure = os.path.basename(FIGURE)
     if not args.no_ablations:
         ablations = dict(ABLATIONS)
         if args.quick:
@@ -200,6 +212,17 @@ def main():
         "EfficientNet-Lite0 features, 128 px input). "
         "Jobs run one at a time; fit seconds are those of that setting.",
         "",
+        *(
+            [
+                f"![Maps on brick defects, {FIGURE_SIZE} px]({figure})",
+                "",
+                f"Maps at {FIGURE_SIZE} px of defective brick crops: the input, "
+                "the true mask, then each detector's map at its defaults.",
+                "",
+            ]
+            if figure
+            else []
+        ),
         text,
     ]
     publish("\n".join(lines) + "\n", DOC)

@@ -13,17 +13,11 @@ from ...base import (
     ReconstructionMixin,
     register_detector,
 )
-from .._torch_utils import gaussian_blur
+from .._torch_utils import gaussian_blur, standardize_map
 from .corruption import PATTERN_SOURCES, corrupt
 from .torch_model import RepairNetModule
 
 __all__ = ["SelfSupervisedAE"]
-
-#: Floor of the per-pixel standard deviation of ``map_normalization=
-#: "standardize"``, as a fraction of its mean over the image: pixels that
-#: every training image reconstructs perfectly do not blow up.
-_STD_FLOOR = 0.1
-
 
 @register_detector
 class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
@@ -330,7 +324,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
         if self.map_normalization == "standardize":
             mean = torch.as_tensor(self.error_mean_, device=error.device)
             std = torch.as_tensor(self.error_std_, device=error.device)
-            error = (error - mean) / (std + _STD_FLOOR * std.mean())
+            error = standardize_map(error, mean, std)
         return gaussian_blur(error, self.smoothing_sigma)[:, 0]
 
     def _score_and_map_batch(self, module, X, with_map):
