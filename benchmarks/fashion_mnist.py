@@ -181,8 +181,8 @@ STALE_NOTE = [
     "seed-to-seed spread the reports show. Measured before that change and "
     "not re-measured since: this page's 500-image tables, the InfoTheoreticAD "
     "ablations, the EncoderGAN curve, and the ConvAutoEncoder throughput and "
-    "torch-threads timings; every other report was measured after it. The cache keys include the source, so a rerun "
-    "measures everything again.",
+    "torch-threads timings; every other report was measured after it. The "
+    "cache keys include the source, so a rerun measures everything again.",
 ]
 
 
