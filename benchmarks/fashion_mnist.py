@@ -180,8 +180,8 @@ STALE_NOTE = [
     "seed draws other numbers, and single-seed results move within the "
     "seed-to-seed spread the reports show. Measured before that change and "
     "not re-measured since: this page's 500-image tables, the InfoTheoreticAD "
-    "ablations, the EncoderGAN curve, and the ConvAutoEncoder throughput and "
-    "torch-threads timings; every other report was measured after it. The "
+    "ablations, the EncoderGAN curve and the torch-threads timings; every "
+    "other report was measured after it. The "
     "cache keys include the source, so a rerun measures everything again.",
 ]
 
