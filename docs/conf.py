@@ -8,7 +8,10 @@ variables turn on what needs the network or much CPU time:
     Link to the documentation of Python, NumPy, scikit-learn, PyOD, skorch and
     PyTorch. Their inventories are downloaded at build time, so this is off by
     default: without network access every download would be a warning, which
-    ``-W`` turns into a failed build.
+    ``-W`` turns into a failed build. Without it, the inventories of Debian's
+    ``python3-doc``, ``python-scipy-doc`` and ``python-sklearn-doc`` packages
+    are used where installed (CI installs them): links to Python, SciPy and
+    scikit-learn, offline.
 ``SKANOMALY_DOCS_GALLERY=1``
     Run the scripts of ``examples/`` and put their output and figures in the
     gallery; an example that raises fails the build. They train detectors
@@ -79,10 +82,33 @@ numpydoc_show_class_members = False  # the class template lists the members
 numpydoc_class_members_toctree = False
 
 # -- Intersphinx (opt-in, see the module docstring) ---------------------------
-# There is no network access in CI; with SKANOMALY_DOCS_INTERSPHINX unset the
-# mapping is empty and nothing is downloaded.
+# There is no network access in CI; with SKANOMALY_DOCS_INTERSPHINX unset
+# nothing is downloaded.
 intersphinx_mapping = {}
-if _flag("SKANOMALY_DOCS_INTERSPHINX"):
+_online_inventories = _flag("SKANOMALY_DOCS_INTERSPHINX")
+if not _online_inventories:
+    # Offline, the inventories Debian's documentation packages ship
+    # (python3-doc, python-scipy-doc, python-sklearn-doc; CI installs them)
+    # link to those projects' online pages without any download. Their
+    # versions may lag: only names that exist in them become links.
+    from glob import glob
+
+    _local = {
+        "python": ("https://docs.python.org/3", "/usr/share/doc/python3.*/html"),
+        "scipy": (
+            "https://docs.scipy.org/doc/scipy",
+            "/usr/share/doc/python-scipy-doc/html",
+        ),
+        "sklearn": (
+            "https://scikit-learn.org/stable",
+            "/usr/share/doc/python-sklearn-doc/html",
+        ),
+    }
+    for _name, (_url, _folder) in _local.items():
+        _found = sorted(glob(os.path.join(_folder, "objects.inv")))
+        if _found:
+            intersphinx_mapping[_name] = (_url, _found[-1])
+if _online_inventories:
     intersphinx_mapping = {
         "python": ("https://docs.python.org/3", None),
         "numpy": ("https://numpy.org/doc/stable", None),
@@ -108,7 +134,6 @@ sphinx_gallery_conf = {
     # whether or not they are executed)
     "backreferences_dir": str(DOCS / "generated" / "backreferences"),
     "doc_module": ("skanomaly",),
-    "reference_url": {"skanomaly": None},
 }
 
 # -- HTML ---------------------------------------------------------------------
@@ -136,7 +161,9 @@ def _foreign_docstring(app, what, name, obj, options, lines):
     module = getattr(obj, "__module__", None) or ""
     if module.split(".")[0] not in {"sklearn", "pyod"}:
         return
-    keep = {"ref", "term"} if intersphinx_mapping else set()
+    # their :ref: and :term: roles point into their own documentation: kept
+    # only with the online inventories (the offline ones may be older)
+    keep = {"ref", "term"} if _online_inventories else set()
 
     def plain(match):
         role, text, target = match.groups()
