@@ -99,3 +99,18 @@ def test_fitting_any_input_fits_or_raises_value_error(cls, case):
     X, n = case
     detector = make_detector(cls)
     _check_outcome(lambda: detector.fit(X).decision_scores_, n)
+
+
+@pytest.mark.parametrize("cls", skanomaly.DETECTORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_identical_constant_training_images_give_finite_scores(cls, value):
+    """Check fit on identical constant images: finite scores, no 0 / 0.
+
+    The maps of such training images are all equal, so their per-pixel
+    standard deviation is zero (a hypothesis example found UTAD's and
+    SelfSupervisedAE's standardized maps at NaN).
+    """
+    X = np.full((2, 16, 16), value, dtype=np.float32)
+    detector = make_detector(cls, random_state=0)
+    _check_outcome(lambda: detector.fit(X).decision_scores_, 2)
+    _check_outcome(lambda: detector.decision_function(np.random.rand(3, 16, 16)), 3)

@@ -26,6 +26,8 @@ __all__ = [
 #: fraction of its mean over the image: pixels that every training image
 #: reconstructs perfectly do not blow up.
 STD_FLOOR = 0.1
+#: Smallest standard deviation :func:`standardize_map` divides by.
+ABSOLUTE_STD_FLOOR = 1e-12
 
 
 def pad_to_multiple(x, multiple, mode="replicate"):
@@ -100,11 +102,14 @@ def standardize_map(maps, mean, std):
     ``mean`` and ``std`` are arrays or tensors of shape ``(H, W)``: the mean
     and standard deviation of the training images' maps at each position.
     The standard deviation is floored at :data:`STD_FLOOR` times its mean
-    over the image.
+    over the image, and at :data:`ABSOLUTE_STD_FLOOR`: training images whose
+    maps are all equal (identical or constant images) standardize to finite
+    values instead of 0 / 0.
     """
     mean = torch.as_tensor(mean, device=maps.device, dtype=maps.dtype)
     std = torch.as_tensor(std, device=maps.device, dtype=maps.dtype)
-    return (maps - mean) / (std + STD_FLOOR * std.mean())
+    scale = (std + STD_FLOOR * std.mean()).clamp_min(ABSOLUTE_STD_FLOOR)
+    return (maps - mean) / scale
 
 
 def _gaussian_kernel1d(sigma, device, dtype):
