@@ -499,6 +499,20 @@ def test_cache_key_covers_callback_parameters_and_source():
     assert _source_digest(a) != _source_digest(knn)
 
 
+def test_cache_key_covers_the_helpers_detectors_share(monkeypatch):
+    """Check that a change of skanomaly/detectors/_torch_utils.py changes the key."""
+    before = benchmark_keys._source_digest(_tiny_ae())
+    code_only = benchmark_keys._code_only
+
+    def edited(source):  # as if the shared blur had been changed
+        if b"def gaussian_blur" in source:
+            source += b"\nEDITED = 1\n"
+        return code_only(source)
+
+    monkeypatch.setattr(benchmark_keys, "_code_only", edited)
+    assert benchmark_keys._source_digest(_tiny_ae()) != before
+
+
 def test_cache_key_covers_the_code_that_builds_the_data(monkeypatch):
     """Check that a change of the data sets' code changes the job key."""
     task = {"dataset": "textures", "normal_class": "brick"}

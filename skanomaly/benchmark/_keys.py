@@ -17,6 +17,11 @@ import sys
 #: cached job.
 CACHE_FORMAT = 3
 
+#: The package of the detectors, whose top-level modules they all share.
+_DETECTORS_FOLDER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "detectors"
+)
+
 
 def _describe_value(value):
     """Stable text for a parameter value, objects with ``get_params`` included.
@@ -77,18 +82,21 @@ def _source_digest(estimator):
             module = sys.modules.get(klass.__module__)
             path = getattr(module, "__file__", None)
             if path and klass.__module__.startswith("skanomaly"):
-                folder = os.path.dirname(path)
                 if "detectors" in klass.__module__.split("."):
-                    files.update(
-                        os.path.join(folder, f)
-                        for f in os.listdir(folder)
-                        if f.endswith(".py")
-                    )
+                    # the detector's folder, and the helpers every detector
+                    # shares (skanomaly/detectors/_torch_utils.py, ...)
+                    folder = os.path.dirname(path)
+                    files.update(_python_files(folder))
+                    files.update(_python_files(_DETECTORS_FOLDER))
                 files.add(path)
     for path in sorted(files):
         with open(path, "rb") as f:
             digest.update(_code_only(f.read()))
     return digest.hexdigest()[:12]
+
+
+def _python_files(folder):
+    return [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")]
 
 
 def _code_only(source):
@@ -123,9 +131,7 @@ def _data_digest():
     from .. import datasets
 
     folder = os.path.dirname(datasets.__file__)
-    files = sorted(
-        os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")
-    )
+    files = sorted(_python_files(folder))
     files.append(os.path.join(os.path.dirname(__file__), "_tasks.py"))
     digest = hashlib.sha1()
     for path in files:
