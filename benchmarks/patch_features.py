@@ -29,7 +29,7 @@ import torch
 
 from skanomaly import PaDiM, PatchCore
 from skanomaly.benchmark import make_detector, run_benchmark
-from skanomaly.datasets._textures import DEFECT_TYPES
+from skanomaly.datasets import DEFECT_TYPES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import cost_cells, environment_lines, markdown_table, publish  # noqa: E402
@@ -79,6 +79,15 @@ def _run(models, size, args, classes=None, gallery=False):
     ).records
 
 
+def _jobs_of(records, name, size):
+    """The records of one detector at one image size."""
+    return [
+        r
+        for r in records
+        if r["detector"] == name and r.get("image_size", size) == size
+    ]
+
+
 def _cell(record, key):
     value = record.get(key) if record else None
     return "not run" if record is None else ("–" if value is None else f"{value:.3f}")
@@ -91,11 +100,7 @@ def table(records, names, textures, size):
     header += ["mean image", "mean pixel", "mean AUPRO", "fit s (mean)"]
     rows = []
     for name in names:
-        got = {
-            r["normal_class"]: r
-            for r in records
-            if r["detector"] == name and r.get("image_size", size) == size
-        }
+        got = {r["normal_class"]: r for r in _jobs_of(records, name, size)}
         row = [name]
         for t in textures:
             row += [_cell(got.get(t), k) for k in ("roc_auc", "pixel_roc_auc", "aupro")]
@@ -115,11 +120,7 @@ def cost_table(records, names, size):
     header = ["detector", "fit s", "scoring images/s", "peak memory MiB"]
     rows = []
     for name in names:
-        mine = [
-            r
-            for r in records
-            if r["detector"] == name and r.get("image_size", size) == size
-        ]
+        mine = _jobs_of(records, name, size)
         if not mine:
             rows.append([name, "not run", "not run", "not run"])
             continue

@@ -8,9 +8,10 @@ from ._digits import load_digits
 from ._fashion_mnist import FASHION_MNIST_CLASSES, fetch_fashion_mnist
 from ._mvtec import load_mvtec_folder
 from ._one_class import make_one_class_split
-from ._textures import make_texture_defects
+from ._textures import DEFECT_TYPES, make_texture_defects
 
 __all__ = [
+    "DEFECT_TYPES",
     "FASHION_MNIST_CLASSES",
     "fetch_fashion_mnist",
     "get_data_home",

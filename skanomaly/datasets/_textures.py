@@ -7,6 +7,8 @@ from scipy import ndimage
 from sklearn.utils import Bunch, check_random_state
 
 TEXTURES = ("brick", "grass", "gravel")
+#: The kinds of defect :func:`make_texture_defects` draws (its default
+#: ``defect_types``: all of them).
 DEFECT_TYPES = (
     "scratch",
     "blob",
