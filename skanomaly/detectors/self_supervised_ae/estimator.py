@@ -19,6 +19,7 @@ from .torch_model import RepairNetModule
 
 __all__ = ["SelfSupervisedAE"]
 
+
 @register_detector
 class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     """Self-supervised autoencoder that repairs synthetically corrupted images.
@@ -322,9 +323,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     def _anomaly_map_batch(self, module, X):
         error = self._squared_error(module, X)
         if self.map_normalization == "standardize":
-            mean = torch.as_tensor(self.error_mean_, device=error.device)
-            std = torch.as_tensor(self.error_std_, device=error.device)
-            error = standardize_map(error, mean, std)
+            error = standardize_map(error, self.error_mean_, self.error_std_)
         return gaussian_blur(error, self.smoothing_sigma)[:, 0]
 
     def _score_and_map_batch(self, module, X, with_map):
