@@ -12,6 +12,8 @@ Methods:
   default score), the paper's latent norm and the residual;
 * the same GAN with the encoder trained after it (``encoder_training=
   "post_hoc"``, the baseline of the paper's experiment), the same scores;
+* the same networks left untrained (``max_epochs=0``) and scored the same
+  way: what the robustness of the latent Gaussian owes to training;
 * ConvAutoEncoder at its defaults and PyOD KNN on pixels.
 
 The ROC AUC of the *raw* norm ``||E(x)||`` (high = anomalous) is reported as a
@@ -71,6 +73,9 @@ RESCORE = {
     "raw norm": raw_norm,
 }
 
+#: Benchmark name of the same networks at their initial weights.
+UNTRAINED = "EncoderGAN-untrained"
+
 #: Reported methods: label -> benchmark row.
 GAN_METHODS = {
     "EncoderGAN latent Gaussian (default)": "EncoderGAN",
@@ -83,6 +88,10 @@ GAN_METHODS = {
     ),
     "post-hoc encoder, latent norm": "post-hoc encoder [latent norm]",
     "post-hoc encoder, residual": "post-hoc encoder [residual]",
+    "untrained networks, latent Gaussian": UNTRAINED,
+    "untrained networks, latent Gaussian, untrimmed fit": (
+        f"{UNTRAINED} [Ledoit-Wolf fit]"
+    ),
 }
 BASELINES = ("ConvAutoEncoder", "PyOD KNN (pixels)")
 METHODS = tuple(GAN_METHODS) + BASELINES
@@ -99,6 +108,7 @@ def detectors(gan_params):
         name: EncoderGAN(**gan_params, encoder_training=mode, device="cpu")
         for name, mode in FITS.items()
     }
+    models[UNTRAINED] = EncoderGAN(**{**gan_params, "max_epochs": 0}, device="cpu")
     models["ConvAutoEncoder"] = ConvAutoEncoder(device="cpu")
     models["PyOD KNN (pixels)"] = make_pipeline(ImageFlattener(), KNN())
     return models
@@ -119,7 +129,10 @@ def run(args, gan_params):
             n_jobs=args.n_jobs,
             cache_dir=None if args.quick else CACHE,
             cached_only=args.report_only,
-            rescore={name: RESCORE for name in FITS},
+            rescore={
+                **{name: RESCORE for name in FITS},
+                UNTRAINED: {"Ledoit-Wolf fit": RESCORE["Ledoit-Wolf fit"]},
+            },
         )
         records += [{**r, "p": p} for r in results.records]
     return records
@@ -159,6 +172,8 @@ def plot(args, records, path):
         METHODS[5]: ("C1", "-.", "x"),
         METHODS[6]: ("C1", "--", "s"),
         METHODS[7]: ("C1", ":", "^"),
+        METHODS[8]: ("C3", "-", "d"),
+        METHODS[9]: ("C3", "-.", "d"),
         "ConvAutoEncoder": ("C2", ":", "v"),
         "PyOD KNN (pixels)": ("C7", "-", "v"),
     }
@@ -351,8 +366,10 @@ def main(argv=None):
             "trains the same GAN (same seed, bit-identical weights) and then its "
             "encoder for as many iterations on the frozen generator. The score "
             "columns of one variant are scores of one fitted model "
-            "(`rescore`). ConvAutoEncoder at its defaults. PyOD KNN: defaults, "
-            "on flattened pixels.",
+            "(`rescore`). The untrained rows are the same networks at their "
+            "initial weights (`max_epochs=0`), scored the same way: what the "
+            "scores owe to training. ConvAutoEncoder at its defaults. PyOD "
+            "KNN: defaults, on flattened pixels.",
             "",
             "ROC AUC, mean ± standard deviation over classes and seeds; the "
             "last columns are the mean at p = 0 minus the mean at p = 0.1 (and "

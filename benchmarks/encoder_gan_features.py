@@ -14,7 +14,14 @@ the GAN offers (``run_benchmark``'s ``rescore``):
   critic's per-level feature means;
 * the critic's value ``-D(x)`` (a realistic image gets a high ``D``), with
   the minibatch-stddev group of each image completed by three fixed training
-  images, so that an image's score does not depend on its batch.
+  images, so that an image's score does not depend on its batch;
+* scores that read the reconstruction ``G(E(x))`` beyond its pixels: the
+  residual in the critic's features (f-AnoGAN's feature residual, the mean
+  squared difference of the critic trunk's features of ``x`` and
+  ``G(E(x))``), and the latent cycle ``E(x) - E(G(E(x)))`` (how far
+  re-encoding the reconstruction moves the code), scored by a Gaussian
+  fitted on the training images' cycles, and by the squared Mahalanobis
+  norm under the codes' trimmed Gaussian, uncentred.
 
 Training that helps shows as a trained row above its untrained row.
 
@@ -79,6 +86,15 @@ def _features(detector, X, kind, reference=None):
                     [h.mean(dim=(2, 3)) for h in _trunk_levels(module.critic.trunk, x)],
                     dim=1,
                 )
+            elif kind in ("feature residual", "latent cycle"):
+                code = module.encoder(x)
+                reconstruction = module.test_generator()(code)
+                if kind == "latent cycle":
+                    f = code - module.encoder(reconstruction)
+                else:
+                    a = _trunk_levels(module.critic.trunk, x)[-1].flatten(1)
+                    b = _trunk_levels(module.critic.trunk, reconstruction)[-1]
+                    f = (a - b.flatten(1)).square().mean(dim=1, keepdim=True)
             else:  # the critic's value, -D(x), stddev group = x + 3 references
                 f = -_critic_with_references(module.critic, x, reference)[:, None]
             out.append(f.double().cpu().numpy())
@@ -111,6 +127,17 @@ def critic_value(detector, task):
     return _features(detector, task.X_test, "critic value", reference)[:, 0]
 
 
+def feature_residual(detector, task):
+    """Mean squared residual of ``x`` and ``G(E(x))`` in the critic's features."""
+    return _features(detector, task.X_test, "feature residual")[:, 0]
+
+
+def cycle_in_code_metric(detector, task):
+    """``c^T P c`` of the latent cycle ``c``; ``P``: the codes' trimmed precision."""
+    cycle = _features(detector, task.X_test, "latent cycle")
+    return ((cycle @ detector.trimmed_precision_) * cycle).sum(axis=1)
+
+
 RESCORE = {
     "latent Gaussian, Ledoit-Wolf fit": {"latent_fit": "ledoit_wolf"},
     "latent norm": {"score": "latent_norm"},
@@ -119,6 +146,9 @@ RESCORE = {
     "Gaussian on the critic trunk": _gaussian_on("critic trunk"),
     "Gaussian on the critic's level means": _gaussian_on("critic levels"),
     "critic value -D(x)": critic_value,
+    "critic feature residual (f-AnoGAN)": feature_residual,
+    "Gaussian on the latent cycle": _gaussian_on("latent cycle"),
+    "latent cycle in the codes' metric, uncentred": cycle_in_code_metric,
 }
 ROWS = ("latent Gaussian (default, trimmed fit)", *RESCORE)
 
@@ -192,7 +222,11 @@ def report(results, classes, wall, command):
         "Gaussians on features: Ledoit-Wolf, fitted on the training images' "
         "features, squared Mahalanobis distance. The critic's value uses, for "
         "each image, a minibatch-stddev group completed by the first three "
-        "training images. ROC AUC:",
+        "training images. The feature residual compares the critic trunk's "
+        "features of `x` and `G(E(x))`; the latent cycle is "
+        "`E(x) - E(G(E(x)))`, under a Gaussian fitted on the training "
+        "images' cycles, or in the codes' trimmed metric without centring. "
+        "ROC AUC:",
         "",
         markdown_table(header, rows),
         "",
