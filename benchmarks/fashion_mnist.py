@@ -116,22 +116,23 @@ REPORTS = [
         "[EncoderGAN](benchmarks/encoder_gan.md)",
         "`python benchmarks/encoder_gan.py`",
         "the contamination experiment: ROC AUC against the fraction of anomalies "
-        "in the training set, simultaneous vs post-hoc encoder",
+        "in the training set (0 to 0.2), simultaneous vs post-hoc encoder, "
+        "beside the same networks untrained",
     ),
     (
         "[EncoderGAN: what training changes](benchmarks/encoder_gan_features.md)",
         "`python benchmarks/encoder_gan_features.py`",
-        "every score of a trained EncoderGAN and Gaussians on its encoder's and "
-        "critic's features, beside the same networks untrained (standard "
-        "protocol, classes 0, 5, 6)",
+        "every score of a trained EncoderGAN, Gaussians on its encoder's and "
+        "critic's features, the critic feature residual and the latent cycle, "
+        "beside the same networks untrained (standard protocol, classes 0, 5, "
+        "6)",
     ),
     (
         "[EncoderGAN curve](benchmarks/encoder_gan_curve.md)",
         "`python benchmarks/encoder_gan_curve.py`",
         "ROC AUC of every score against training iterations (checkpoints of one "
-        "fit); the published report predates the trimmed latent fit and the "
-        "script's move onto `run_benchmark(checkpoints=...)`, and is to be "
-        "re-measured",
+        "fit, up to 1,128 iterations, classes 0 and 5), with and without the "
+        "encoder's real-image cycle",
     ),
     (
         "[ConvAutoEncoder throughput](benchmarks/conv_autoencoder_throughput.md)",
