@@ -181,10 +181,9 @@ STREAMS_NOTE = (
     "threads agree and the global state is untouched): a rerun with the same "
     "seed draws other numbers, and single-seed results move within the "
     "seed-to-seed spread the reports show. Measured before that change and "
-    "not re-measured since: this page's 500-image tables, the InfoTheoreticAD "
-    "ablations, the EncoderGAN curve and the torch-threads timings; every "
-    "other report was measured after it. The "
-    "cache keys include the source, so a rerun measures everything again."
+    "not re-measured since: this page's 500-image tables; every other report "
+    "was measured after it. The cache keys include the source, so a rerun "
+    "measures everything again."
 )
 
 
