@@ -93,9 +93,36 @@ GAN_METHODS = {
         f"{UNTRAINED} [Ledoit-Wolf fit]"
     ),
 }
+#: The default's label: the p values shown are those where it has run.
+DEFAULT = "EncoderGAN latent Gaussian (default)"
+#: Per score, its simultaneous and post-hoc rows, compared pair by pair.
+PAIRED = {
+    "latent Gaussian": (DEFAULT, "post-hoc encoder, latent Gaussian"),
+    "latent Gaussian, untrimmed": (
+        "EncoderGAN latent Gaussian, untrimmed fit",
+        "post-hoc encoder, latent Gaussian, untrimmed fit",
+    ),
+    "latent norm": ("EncoderGAN latent norm (paper)", "post-hoc encoder, latent norm"),
+    "residual": ("EncoderGAN residual", "post-hoc encoder, residual"),
+}
 BASELINES = ("ConvAutoEncoder", "PyOD KNN (pixels)")
 METHODS = tuple(GAN_METHODS) + BASELINES
 ROWS = {**GAN_METHODS, **{name: name for name in BASELINES}}
+#: Plot style of each method: (colour: the networks, line: the score, marker).
+STYLES = {
+    DEFAULT: ("C0", "-", "o"),
+    "EncoderGAN latent Gaussian, untrimmed fit": ("C0", "-.", "x"),
+    "EncoderGAN latent norm (paper)": ("C0", "--", "s"),
+    "EncoderGAN residual": ("C0", ":", "^"),
+    "post-hoc encoder, latent Gaussian": ("C1", "-", "o"),
+    "post-hoc encoder, latent Gaussian, untrimmed fit": ("C1", "-.", "x"),
+    "post-hoc encoder, latent norm": ("C1", "--", "s"),
+    "post-hoc encoder, residual": ("C1", ":", "^"),
+    "untrained networks, latent Gaussian": ("C3", "-", "d"),
+    "untrained networks, latent Gaussian, untrimmed fit": ("C3", "-.", "d"),
+    "ConvAutoEncoder": ("C2", ":", "v"),
+    "PyOD KNN (pixels)": ("C7", "-", "v"),
+}
 DIAGNOSTICS = {
     "EncoderGAN raw norm": "EncoderGAN [raw norm]",
     "post-hoc encoder raw norm": "post-hoc encoder [raw norm]",
@@ -163,27 +190,13 @@ def plot(args, records, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles = {
-        METHODS[0]: ("C0", "-", "o"),
-        METHODS[1]: ("C0", "-.", "x"),
-        METHODS[2]: ("C0", "--", "s"),
-        METHODS[3]: ("C0", ":", "^"),
-        METHODS[4]: ("C1", "-", "o"),
-        METHODS[5]: ("C1", "-.", "x"),
-        METHODS[6]: ("C1", "--", "s"),
-        METHODS[7]: ("C1", ":", "^"),
-        METHODS[8]: ("C3", "-", "d"),
-        METHODS[9]: ("C3", "-.", "d"),
-        "ConvAutoEncoder": ("C2", ":", "v"),
-        "PyOD KNN (pixels)": ("C7", "-", "v"),
-    }
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
-    ps = [p for p in args.p if _values(records, METHODS[0], p)]
+    ps = [p for p in args.p if _values(records, DEFAULT, p)]
     for name in METHODS:
         values = [_values(records, name, p) for p in ps]
         means = [np.mean(v) for v in values]
         errors = [np.std(v) / np.sqrt(len(v)) for v in values]
-        color, line, marker = styles[name]
+        color, line, marker = STYLES[name]
         ax.errorbar(
             ps,
             means,
@@ -211,7 +224,7 @@ def plot(args, records, path):
 
 
 def tables(args, records):
-    ps = [p for p in args.p if _values(records, METHODS[0], p)]
+    ps = [p for p in args.p if _values(records, DEFAULT, p)]
 
     def cell(values):
         if not values:
@@ -249,12 +262,8 @@ def tables(args, records):
     )
 
     diff_rows = []
-    for score, simultaneous, post_hoc in (
-        ("latent Gaussian", METHODS[0], METHODS[4]),
-        ("latent Gaussian, untrimmed", METHODS[1], METHODS[5]),
-        ("latent norm", METHODS[2], METHODS[6]),
-        ("residual", METHODS[3], METHODS[7]),
-    ):  # the jobs come in the same (class, seed) order
+    for score, (simultaneous, post_hoc) in PAIRED.items():
+        # the jobs come in the same (class, seed) order
         for p in ps:
             d = np.array(_values(records, simultaneous, p)) - np.array(
                 _values(records, post_hoc, p)
