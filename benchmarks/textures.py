@@ -21,6 +21,7 @@ instead of the reconstruction residual, its map without the per-pixel
 standardization, and its latent k-NN score.
 
     python benchmarks/textures.py                 # writes docs/benchmarks/textures.md
+    python benchmarks/textures.py --size 128      # writes textures_128px.md
     python benchmarks/textures.py --quick         # smoke run, prints
 
 Every job runs through ``skanomaly.benchmark.run_benchmark``; finished jobs
@@ -47,6 +48,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DOC = os.path.join(ROOT, "docs", "benchmarks", "textures.md")
 FIGURE = os.path.join(ROOT, "docs", "benchmarks", "textures_maps.png")
+#: The default crop size: other sizes write their own report and figure,
+#: suffixed with the size (``textures_128px.md``).
+DEFAULT_SIZE = 64
 CACHE = os.path.join(HERE, "_out", "textures_cache")
 TEXTURES = ["brick", "grass", "gravel"]
 DETECTORS = [
@@ -236,7 +240,7 @@ def plot_maps(records, path, detectors, texture):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--textures", default=",".join(TEXTURES))
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE)
     parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--n-test", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
@@ -282,8 +286,12 @@ def main():
     if args.quick:
         print(text)
         return
+    doc, figure = DOC, FIGURE
+    if args.size != DEFAULT_SIZE:
+        doc = DOC.replace(".md", f"_{args.size}px.md")
+        figure = FIGURE.replace(".png", f"_{args.size}px.png")
     plotted = plot_maps(
-        records, FIGURE, ["SelfSupervisedAE", "UTAD", "ConvAutoEncoder"], "brick"
+        records, figure, ["SelfSupervisedAE", "UTAD", "ConvAutoEncoder"], "brick"
     )
     command = "python benchmarks/textures.py " + " ".join(sys.argv[1:])
     header = [
@@ -301,10 +309,10 @@ def main():
     ]
     if plotted:
         header += [
-            f"![Maps on brick defects]({os.path.basename(FIGURE)})",
+            f"![Maps on brick defects]({os.path.basename(figure)})",
             "",
         ]
-    publish("\n".join(header + sections), DOC)
+    publish("\n".join(header + sections), doc)
 
 
 if __name__ == "__main__":
