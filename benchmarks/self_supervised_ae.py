@@ -2,9 +2,10 @@
 
 What decides SelfSupervisedAE's quality, one change at a time from a base
 (``STUDY_BASE``: the defaults when the studies were first run, batches of
-64 and a 183 px receptive field), on the home benchmark of ``benchmarks/textures.py`` (the same
-tasks: ``make_texture_defects``, brick, grass, gravel, 64 px, 1,000 normal
-training crops, 400 test crops with defects of eight types, seed 0):
+64 and a 183 px receptive field), on the home benchmark of
+``benchmarks/textures.py`` (the same tasks: ``make_texture_defects``, brick,
+grass, gravel, 64 px, 1,000 normal training crops, 400 test crops with
+defects of eight types, seed 0):
 
 - the training scheme: no corruption (``corruption_prob=0``, the same
   network trained as a plain autoencoder);

@@ -135,6 +135,11 @@ def _cell(record, key):
 
 
 def texture_table(records, names, textures):
+    return markdown_table(*texture_rows(records, names, textures))
+
+
+def texture_rows(records, names, textures):
+    """Header and rows: image, pixel ROC AUC and AUPRO per texture, the means."""
     header = ["detector"]
     for t in textures:
         header += [f"{t} image", f"{t} pixel", f"{t} AUPRO"]
@@ -155,7 +160,7 @@ def texture_table(records, names, textures):
         else:
             row += ["–"] * 4
         rows.append(row)
-    return markdown_table(header, rows)
+    return header, rows
 
 
 def variant_table(records, names, textures):
@@ -199,6 +204,35 @@ def defect_tables(records, names):
         rows.sort(key=lambda row: names.index(row[0]))
         parts += [f"### {label} per defect type", "", markdown_table(header, rows), ""]
     return parts
+
+
+def texture_defect_table(records, names):
+    """Pixel ROC AUC per texture and defect type, one row per fit.
+
+    Only the fits themselves (not their rescored variants): where a detector
+    fails, the mean over the textures hides on which one.
+    """
+    shown = [
+        r
+        for name in names
+        for r in records
+        if r["detector"] == name and r.get("per_defect") and "[" not in name
+    ]
+    if not shown:
+        return []
+    kinds = list(shown[0]["per_defect"])
+    rows = [
+        [r["detector"], r["normal_class"]]
+        + [_cell(r["per_defect"].get(k), "pixel_roc_auc") for k in kinds]
+        for r in shown
+    ]
+    header = ["detector", "texture"] + [k + " \\*" if k in SEEN else k for k in kinds]
+    return [
+        "## Pixel ROC AUC per texture and defect type",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
 
 
 def plot_maps(records, path, detectors, texture):
@@ -281,6 +315,7 @@ def main():
         "others do not.",
         "",
         *defect_tables(records, names),
+        *texture_defect_table(records, names),
     ]
     text = "\n".join(sections)
     if args.quick:
@@ -304,7 +339,12 @@ def main():
         "defects, drawn uniformly from the eight types), seed "
         f"{args.seed}. Detectors at their defaults; `-untrained` is the same "
         "network at its initial weights, scored the same way. Rows in "
-        "brackets rescore the fit above them. One job at a time.",
+        "brackets rescore the fit above them. "
+        + (
+            "One job at a time."
+            if args.n_jobs == 1
+            else f"{args.n_jobs} jobs at a time."
+        ),
         "",
     ]
     if plotted:

@@ -105,7 +105,7 @@ class SelfSupervisedAE(ReconstructionMixin, AnomalyMapMixin, BaseDeepDetector):
     max_epochs : int, default=5
         Passes over the training images (each sees fresh corruptions). With
         the other defaults, 6,000 images of 28x28 (or 1,000 of 64x64) train
-        in about three minutes on one CPU thread beside another job (see
+        in about two minutes on one CPU thread beside another job (see
         ``docs/benchmarks/standard_protocol.md``); GPU users raise
         ``n_filters`` and ``max_epochs``.
     batch_size : int, default=16
