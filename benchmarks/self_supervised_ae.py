@@ -33,8 +33,9 @@ at a time from the same defaults:
   (``pattern_sources=("image",)``), the paper's main source;
 - the shape: one ellipse per mask (``max_blobs=1``) against up to three;
 - the size, downwards: smaller masks (semi-axes 0.03-0.12, up to 15%);
-- the receptive field against the corruption size: the defaults' output
-  pixel sees 183 px of input (measured from the gradient), more than the
+- the receptive field against the corruption size: the base's output
+  pixel sees 183 px of input (measured from the gradient, as in
+  ``tests/detectors/test_self_supervised_ae.py``), more than the
   64 px crop; without dilation and with one bottleneck block
   (``dilations=(1,)``, ``n_bottleneck_blocks=1``) it sees 63 px, and with one
   downsampling less as well (``depth=1``) 25 px, less than the largest

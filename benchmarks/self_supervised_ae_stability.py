@@ -104,11 +104,6 @@ def main():
             per_seed.append(
                 [name, c] + [f"{got[s]:.3f}" if s in got else "not run" for s in seeds]
             )
-    fit = {
-        name: sum(r["fit_s"] for r in fashion.records if r["detector"] == name)
-        / max(1, sum(1 for r in fashion.records if r["detector"] == name))
-        for name in models
-    }
 
     texture_args = argparse.Namespace(
         textures=["brick"] if args.quick else TEXTURES,
@@ -145,9 +140,9 @@ def main():
         "",
         markdown_table(per_seed_header, per_seed),
         "",
-        "Fit seconds, mean over the jobs: "
-        + ", ".join(f"{name} {fit[name]:.0f}" for name in models)
-        + ".",
+        "Cost per job:",
+        "",
+        markdown_table(*fashion.cost_table()),
         "",
         f"## Textures ({size} px, seed 0): the schedule beside the defaults",
         "",

@@ -100,6 +100,30 @@ def test_module_keeps_shape(size):
     assert module(x).shape == x.shape
 
 
+def _receptive_field(**architecture):
+    """Side, in pixels, of the input region one central output pixel depends on."""
+    torch.manual_seed(0)
+    module = RepairNetModule(in_channels=1, n_filters=4, **architecture).eval()
+    x = torch.rand(1, 1, 256, 256, requires_grad=True)
+    module(x)[0, 0, 128, 128].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(dim=1))
+    return int(rows.max() - rows.min() + 1)
+
+
+def test_receptive_field_of_the_defaults_and_the_studied_variants():
+    """Check the receptive fields the docs quote: 63 px now, 183 px before, 25 px.
+
+    Measured from the gradient of one output pixel, so that a change of the
+    architecture that widens or narrows what the network sees shows here.
+    """
+    defaults = SelfSupervisedAE().get_params()
+    names = ("depth", "dilations", "n_bottleneck_blocks")
+    assert _receptive_field(**{name: defaults[name] for name in names}) == 63
+    earlier = dict(depth=2, dilations=(1, 2, 4, 8), n_bottleneck_blocks=2)
+    assert _receptive_field(**earlier) == 183
+    assert _receptive_field(depth=1, dilations=(1,), n_bottleneck_blocks=1) == 25
+
+
 def _squares_task(seed=0):
     """Smooth stripes as normal images; half the test images get a dark square."""
     rng = np.random.default_rng(seed)
