@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import brick_localization
 from sklearn.metrics import roc_auc_score
+from skorch.callbacks import LRScheduler
 
 from skanomaly import ConvAutoEncoder, SelfSupervisedAE
 from skanomaly.detectors.self_supervised_ae import (
@@ -192,9 +193,35 @@ def test_parameter_errors_name_the_parameter():
         ({"pattern_sources": ("fog",)}, "pattern_sources"),
         ({"dilations": (0, 2)}, "dilations"),
         ({"score": "median"}, "score"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
     ]:
         with pytest.raises(ValueError, match=name):
             SelfSupervisedAE(max_epochs=1, n_filters=2, **params).fit(X)
+
+
+def test_cosine_schedule_decays_the_learning_rate_over_the_epochs():
+    """Check the default schedule's rates, the constant one, and the clash error."""
+    X = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
+    base = dict(max_epochs=4, n_filters=2, depth=1, device="cpu", random_state=0)
+
+    def rates(detector):
+        optimizer = detector.fit(X).net_.optimizer_
+        return detector.history_[:, "event_lr"], optimizer.param_groups[0]["lr"]
+
+    per_epoch, last = rates(SelfSupervisedAE(lr=0.01, **base))
+    expected = [0.005 * (1 + np.cos(np.pi * k / 4)) for k in range(4)]
+    np.testing.assert_allclose(per_epoch, expected, rtol=1e-6)
+    assert last == pytest.approx(0.0, abs=1e-9)  # stepped after the last epoch
+
+    constant = SelfSupervisedAE(lr=0.01, lr_schedule="constant", **base).fit(X)
+    assert "event_lr" not in constant.history_[-1]
+    assert constant.net_.optimizer_.param_groups[0]["lr"] == 0.01
+
+    own = [LRScheduler(policy=torch.optim.lr_scheduler.StepLR, step_size=1)]
+    with pytest.raises(ValueError, match="lr_schedule='constant'"):
+        SelfSupervisedAE(callbacks=own, **base).fit(X)
+    stepped = SelfSupervisedAE(callbacks=own, lr_schedule="constant", **base).fit(X)
+    assert stepped.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-7)
 
 
 def test_score_options():
