@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from skanomaly.benchmark import BenchmarkResults, make_detector, run_benchmark
+from skanomaly.datasets import DEFECT_TYPES
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import environment_lines, markdown_table, publish  # noqa: E402
@@ -197,7 +198,7 @@ def defect_tables(records, names):
     results = BenchmarkResults([r for r in records if r["detector"] in names])
     parts = []
     for key, label in METRICS.items():
-        header, rows = results.defect_table(key)
+        header, rows = results.defect_table(key, order=DEFECT_TYPES)
         if not rows:
             continue
         header = [h + " \\*" if h in SEEN else h for h in header]
@@ -220,7 +221,9 @@ def texture_defect_table(records, names):
     ]
     if not shown:
         return []
-    kinds = list(shown[0]["per_defect"])
+    present = {k for r in shown for k in r["per_defect"]}
+    kinds = [k for k in DEFECT_TYPES if k in present]
+    kinds += sorted(present - set(kinds))
     rows = [
         [r["detector"], r["normal_class"]]
         + [_cell(r["per_defect"].get(k), "pixel_roc_auc") for k in kinds]

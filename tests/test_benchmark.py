@@ -294,7 +294,10 @@ def test_texture_records_have_metrics_per_defect_type():
     assert per_defect[kind]["roc_auc"] == pytest.approx(expected)
     assert all(0 <= e["pixel_roc_auc"] <= 1 for e in per_defect.values())
     header, rows = results.defect_table("pixel_roc_auc")
-    assert header[1:-1] == list(per_defect) and rows[0][0] == "AE"
+    assert header[1:-1] == sorted(per_defect) and rows[0][0] == "AE"
+    first, *rest = sorted(per_defect, reverse=True)
+    header, _ = results.defect_table(order=[first, "not-drawn"])
+    assert header[1:-1] == [first, *sorted(rest)]
     assert "per defect type" in results.to_markdown()
 
 

@@ -127,7 +127,7 @@ class BenchmarkResults:
             rows.append(row)
         return header, rows
 
-    def defect_table(self, metric="roc_auc"):
+    def defect_table(self, metric="roc_auc", order=None):
         """Header and rows: one row per detector, a column per defect type.
 
         For data sets that name their defect types (textures, MVTec AD):
@@ -135,12 +135,15 @@ class BenchmarkResults:
         defect type, averaged over classes and seeds (± the standard
         deviation of those jobs); "mean" averages the types. Empty rows when
         no record has per-defect metrics.
+
+        ``order`` lists defect types in the order of the columns (e.g.
+        ``skanomaly.datasets.DEFECT_TYPES``); types it does not list follow,
+        sorted by name. The default sorts all by name, so that the columns do
+        not depend on which type came first in the test split.
         """
-        kinds = list(
-            dict.fromkeys(
-                kind for r in self.records for kind in (r.get("per_defect") or {})
-            )
-        )
+        present = {kind for r in self.records for kind in (r.get("per_defect") or {})}
+        listed = [kind for kind in (order or ()) if kind in present]
+        kinds = listed + sorted(present - set(listed))
         header = ["detector", *kinds, "mean"]
         rows = []
         for det in self.detectors:
