@@ -4,12 +4,13 @@
 Every corruption knob is an ``__init__`` parameter, so scikit-learn's
 ``GridSearchCV`` can tune it like any hyperparameter. ``OneClassKFold`` keeps
 the anomalies out of the training folds. Validation data: defect-free and
-defective crops of a real texture. About two minutes on a laptop CPU.
+defective crops of a real brick-wall texture. About a minute on a laptop CPU.
 
-At this small budget on grass, a hard texture, the three sizes score within
-each other's spread across folds (ROC AUC 0.53 to 0.58, standard deviations
-0.07 to 0.10 across the folds, seed 0): the lesson is the mechanics, and to
-look at the spread before trusting a winner.
+At this small budget (16 epochs on the 80 normal crops of each training
+fold), the three sizes score within each other's spread across folds (ROC AUC
+0.93 to 0.96, standard deviations 0.04 to 0.05 across the folds, seed 0, two
+torch threads): the lesson is the mechanics, and to look at the spread before
+trusting a winner.
 """
 
 import numpy as np
@@ -20,10 +21,10 @@ from skanomaly.datasets import make_texture_defects
 from skanomaly.model_selection import OneClassKFold
 
 val = make_texture_defects(
-    150, image_size=32, texture="grass", anomaly_fraction=0.2, random_state=0
+    150, image_size=32, texture="brick", anomaly_fraction=0.2, random_state=0
 )
 search = GridSearchCV(
-    SelfSupervisedAE(n_filters=8, max_epochs=8, random_state=0),
+    SelfSupervisedAE(n_filters=8, max_epochs=16, random_state=0),
     {"blob_size": [(0.03, 0.1), (0.06, 0.25), (0.2, 0.4)]},
     scoring="roc_auc",
     cv=OneClassKFold(n_splits=3, random_state=0),
