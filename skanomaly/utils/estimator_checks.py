@@ -887,8 +887,14 @@ def check_user_callbacks_work(detector_class):
     images = smooth_images(40)
     stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
     scheduler = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    # a detector that schedules its learning rate itself takes the user's
+    # scheduler once its own is off
+    own_schedule = "lr_schedule" in inspect.signature(detector_class).parameters
     detector = make_detector(
-        detector_class, max_epochs=6, callbacks=[stopper, scheduler]
+        detector_class,
+        max_epochs=6,
+        callbacks=[stopper, scheduler],
+        **({"lr_schedule": "constant"} if own_schedule else {}),
     )
     detector.fit(images)
     assert len(detector.history_) < 6  # stopped early: no epoch improves by 10
