@@ -113,7 +113,7 @@ def main():
     )
     size = 32 if args.quick else 64
     defaults = run(["SelfSupervisedAE"], texture_args, size, args.cached_only)
-    constant = run_benchmark(
+    on_textures = run_benchmark(
         {name: models[name] for name in ON_TEXTURES},
         "textures",
         classes=texture_args.textures,
@@ -126,7 +126,7 @@ def main():
         cached_only=args.cached_only,
         verbose=True,
     ).records
-    records = drop_pixel_metrics(defaults + constant)
+    records = drop_pixel_metrics(defaults + on_textures)
     names = ["SelfSupervisedAE", *ON_TEXTURES]
 
     sections = [

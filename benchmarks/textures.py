@@ -221,9 +221,7 @@ def texture_defect_table(records, names):
     ]
     if not shown:
         return []
-    present = {k for r in shown for k in r["per_defect"]}
-    kinds = [k for k in DEFECT_TYPES if k in present]
-    kinds += sorted(present - set(kinds))
+    kinds = BenchmarkResults(shown).defect_types(DEFECT_TYPES)
     rows = [
         [r["detector"], r["normal_class"]]
         + [_cell(r["per_defect"].get(k), "pixel_roc_auc") for k in kinds]

@@ -127,6 +127,18 @@ class BenchmarkResults:
             rows.append(row)
         return header, rows
 
+    def defect_types(self, order=None):
+        """Return the defect types the records have metrics for, in a stable order.
+
+        ``order`` lists defect types first (e.g.
+        ``skanomaly.datasets.DEFECT_TYPES``); types it does not list follow,
+        sorted by name. The default sorts all by name, so that the order does
+        not depend on which type came first in the test split.
+        """
+        present = {kind for r in self.records for kind in (r.get("per_defect") or {})}
+        listed = [kind for kind in (order or ()) if kind in present]
+        return listed + sorted(present - set(listed))
+
     def defect_table(self, metric="roc_auc", order=None):
         """Header and rows: one row per detector, a column per defect type.
 
@@ -134,16 +146,10 @@ class BenchmarkResults:
         each cell is the metric on the good test images and those of one
         defect type, averaged over classes and seeds (± the standard
         deviation of those jobs); "mean" averages the types. Empty rows when
-        no record has per-defect metrics.
-
-        ``order`` lists defect types in the order of the columns (e.g.
-        ``skanomaly.datasets.DEFECT_TYPES``); types it does not list follow,
-        sorted by name. The default sorts all by name, so that the columns do
-        not depend on which type came first in the test split.
+        no record has per-defect metrics. Columns in the order of
+        :meth:`defect_types` (``order``).
         """
-        present = {kind for r in self.records for kind in (r.get("per_defect") or {})}
-        listed = [kind for kind in (order or ()) if kind in present]
-        kinds = listed + sorted(present - set(listed))
+        kinds = self.defect_types(order)
         header = ["detector", *kinds, "mean"]
         rows = []
         for det in self.detectors:
